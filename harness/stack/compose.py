@@ -1,0 +1,269 @@
+"""The production-like stack: ``docker compose`` over ``compose/compose.yaml``.
+
+The harness drives compose with the commands a person would type, so a run can be reproduced by
+hand: ``docker compose -f compose/compose.yaml -p PROJECT --env-file WORK/compose.env up -d --wait
+--scale api=N``. Settings reach the containers through that env file (interpolated by compose).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from harness.errors import ComponentError
+from harness.processes import free_port
+from harness.stack.config import ComponentStatus, StackConfig
+from harness.stack.nginx import render_compose
+from harness.stack.resources import ResourceSampler
+
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "compose.yaml"
+SERVICE_NAMES = {"mongodb": "db", "redis": "redis", "nginx": "nginx"}  # api -> api-N
+UP_TIMEOUT = 600.0  # the first run builds the image
+
+
+class ComposeStack:
+    """The compose backend: same surface as :class:`~harness.stack.local.LocalStack`."""
+
+    balancer = "nginx"
+
+    def __init__(self, config: StackConfig, compose_file: Path = COMPOSE_FILE) -> None:
+        self.config = config
+        self.compose_file = compose_file
+        self.work_dir = config.work_dir.resolve()
+        self.port = config.port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_port = free_port()
+        self.redis_port = free_port()
+        self.mongodb_uri = (
+            config.mongodb_uri or f"mongodb://127.0.0.1:{self.db_port}/primo?directConnection=true"
+        )
+        self.redis_url: str | None = (
+            (config.redis_url or f"redis://127.0.0.1:{self.redis_port}/0") if config.cache else None
+        )
+
+    def __enter__(self) -> ComposeStack:
+        return self.up()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.down()
+
+    # -- the whole stack ------------------------------------------------------------------------
+
+    def up(self) -> ComposeStack:
+        self._check_engine()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        (self.work_dir / "logs").mkdir(exist_ok=True)
+        self._write_env_file()
+        try:
+            self._compose(
+                "up",
+                "-d",
+                "--wait",
+                "--build",
+                "--scale",
+                f"api={self.config.replicas}",
+                timeout=UP_TIMEOUT,
+            )
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self) -> None:
+        """Keep each container's log, then remove containers, network and volumes."""
+        if not self._env_file.exists():
+            return
+        for status in self._ps():
+            if status.container:
+                self._save_log(status.name, status.container)
+        self._compose("down", "-v", "--remove-orphans", "--timeout", "15", check=False)
+
+    # -- what runs ------------------------------------------------------------------------------
+
+    def components(self) -> list[ComponentStatus]:
+        return self._ps()
+
+    def pids(self) -> dict[str, int]:
+        """Containers have no host pid the harness owns; see :meth:`containers`."""
+        return {}
+
+    def containers(self) -> dict[str, str]:
+        return {c.name: c.container for c in self._ps() if c.container}
+
+    def resource_sampler(self, csv_path: Path, interval: float = 1.0) -> ResourceSampler:
+        """Every container of the stack; ``add(name, pid)`` still takes a local generator."""
+        return ResourceSampler(csv_path, {}, interval, containers=self.containers())
+
+    # -- fault hooks ----------------------------------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        self._docker("kill", self._container(name))
+
+    def start(self, name: str) -> None:
+        self._docker("start", self._container(name))
+        self._compose(
+            "up",
+            "-d",
+            "--wait",
+            "--no-recreate",
+            "--scale",
+            f"api={self.config.replicas}",
+            timeout=UP_TIMEOUT,
+        )
+
+    def restart(self, name: str) -> None:
+        self._docker("restart", self._container(name))
+        self._compose(
+            "up",
+            "-d",
+            "--wait",
+            "--no-recreate",
+            "--scale",
+            f"api={self.config.replicas}",
+            timeout=UP_TIMEOUT,
+        )
+
+    # -- docker ---------------------------------------------------------------------------------
+
+    @property
+    def _env_file(self) -> Path:
+        return self.work_dir / "compose.env"
+
+    def command(self, *args: str) -> list[str]:
+        """The ``docker compose`` argv for ``args`` (what a person would type)."""
+        return [
+            "docker",
+            "compose",
+            "-f",
+            str(self.compose_file),
+            "-p",
+            self.config.compose_project,
+            "--env-file",
+            str(self._env_file),
+            *args,
+        ]
+
+    def _write_env_file(self) -> None:
+        values = {
+            "CAPACITY_NGINX_PORT": str(self.port),
+            "CAPACITY_MONGO_PORT": str(self.db_port),
+            "CAPACITY_REDIS_PORT": str(self.redis_port),
+            "CAPACITY_NGINX_CONF": str(self._nginx_conf()),
+            "JWT_SECRET": self.config.jwt_secret,
+            "REDIS_URL": "redis://redis:6379/0" if self.config.cache else "",
+            "CACHE_ENABLED": "true" if self.config.cache else "false",
+            **self.config.env,
+        }
+        if self.config.mongodb_uri:
+            values["MONGODB_URI"] = self.config.mongodb_uri
+        if self.config.redis_url and self.config.cache:
+            values["REDIS_URL"] = self.config.redis_url
+        lines = [f"{k}={v}" for k, v in values.items()]
+        self._env_file.write_text("\n".join(lines) + "\n")
+        self._env_file.chmod(0o600)  # it holds the JWT secret
+
+    def _nginx_conf(self) -> Path:
+        conf = self.work_dir / "nginx.conf"
+        conf.write_text(
+            render_compose(
+                rate_limit=self.config.lb_rate_limit, burst=max(20, self.config.lb_rate_limit * 2)
+            )
+        )
+        return conf
+
+    def _check_engine(self) -> None:
+        if shutil.which("docker") is None:
+            raise ComponentError("docker", "the docker client is not on PATH")
+        probe = self._run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False)
+        if probe.returncode != 0:
+            reason = (probe.stderr or probe.stdout).strip().splitlines()
+            raise ComponentError(
+                "docker", "no Docker engine answers" + (f": {reason[-1]}" if reason else "")
+            )
+        if self._run(["docker", "compose", "version"], check=False).returncode != 0:
+            raise ComponentError("docker", "the compose plugin is missing (`docker compose`)")
+
+    def _compose(
+        self, *args: str, check: bool = True, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        return self._run(self.command(*args), check=check, timeout=timeout)
+
+    def _docker(self, *args: str) -> None:
+        self._run(["docker", *args])
+
+    def _run(
+        self, argv: list[str], check: bool = True, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        try:
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env=dict(os.environ),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ComponentError("docker", f"{' '.join(argv[:3])}: {exc}") from exc
+        if check and done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip()
+            raise ComponentError(
+                "docker", f"`{' '.join(argv[1:2] + argv[-3:])}` exited {done.returncode}", tail
+            )
+        return done
+
+    def _ps(self) -> list[ComponentStatus]:
+        done = self._compose("ps", "--all", "--format", "json", check=False)
+        if done.returncode != 0:
+            return []
+        return [self._status(row) for row in parse_ps(done.stdout)]
+
+    def _status(self, row: dict[str, Any]) -> ComponentStatus:
+        service = str(row.get("Service", ""))
+        name = SERVICE_NAMES.get(service) or f"{service}-{row.get('Number', 1)}"
+        port = None
+        for publisher in row.get("Publishers") or []:
+            if publisher.get("PublishedPort"):
+                port = int(publisher["PublishedPort"])
+        health = str(row.get("Health", ""))
+        running = str(row.get("State", "")) == "running"
+        return ComponentStatus(
+            name=name,
+            pid=None,
+            port=port,
+            log=self.work_dir / "logs" / f"{name}.log",
+            healthy=running and health in ("healthy", ""),
+            container=str(row.get("Name") or row.get("ID")),
+        )
+
+    def _container(self, name: str) -> str:
+        containers = self.containers()
+        if name not in containers:
+            known = ", ".join(sorted(containers)) or "none"
+            raise ComponentError(name, f"no such component (running: {known})")
+        return containers[name]
+
+    def _save_log(self, name: str, container: str) -> None:
+        done = self._run(["docker", "logs", "--timestamps", container], check=False)
+        (self.work_dir / "logs" / f"{name}.log").write_text(done.stdout + done.stderr)
+
+
+def parse_ps(text: str) -> list[dict[str, Any]]:
+    """``docker compose ps --format json``: one object per line (v2.21+) or one array (older)."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        rows = json.loads(text)
+        return [r for r in rows if isinstance(r, dict)]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

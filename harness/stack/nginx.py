@@ -1,0 +1,158 @@
+"""The one nginx template behind both the local balancer and ``compose/nginx.conf``.
+
+``compose/nginx.conf`` is this template rendered with :func:`render_compose` and committed; a test
+keeps the two identical (regenerate with ``python -m harness.stack.nginx > compose/nginx.conf``).
+The two variants differ only where the places differ: where files live, which servers the upstream
+lists (loopback ports, or the ``api`` service re-resolved through Docker's DNS so that
+``--scale api=N`` is followed), and how hard the per-client-IP rate limit bites.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+# Departures from the strategy's block, on purpose:
+# - `limit_req_zone` is only valid in the http context (the strategy has it inside `server`);
+# - `Connection ""` instead of `Connection 'upgrade'`: upstream keepalive needs it, and the API
+#   has no WebSocket routes;
+# - connect timeout 5 s rather than 60 s: a replica that does not accept within 5 s is down, and
+#   the request should move on to the next one;
+# - upstream keepalive_timeout 60 s, below uvicorn's --timeout-keep-alive 75, so nginx never
+#   reuses a connection the replica is about to close.
+TEMPLATE = """\
+# Rendered by harness/stack/nginx.py ({{ variant }} variant). Do not edit by hand.
+{% if user %}user {{ user }};
+{% endif %}worker_processes auto;
+worker_rlimit_nofile 16384;
+{% if prefix %}pid {{ prefix }}/nginx.pid;
+error_log {{ prefix }}/logs/nginx.log warn;
+{% else %}error_log /var/log/nginx/error.log warn;
+{% endif %}
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    # The API writes one JSON line per request itself.
+    access_log off;
+    server_tokens off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_timeout 65s;
+    keepalive_requests 10000;
+    client_max_body_size 1m;
+{% if prefix %}
+    client_body_temp_path {{ prefix }}/nginx-temp/body;
+    proxy_temp_path {{ prefix }}/nginx-temp/proxy;
+    fastcgi_temp_path {{ prefix }}/nginx-temp/fastcgi;
+    uwsgi_temp_path {{ prefix }}/nginx-temp/uwsgi;
+    scgi_temp_path {{ prefix }}/nginx-temp/scgi;
+{% endif %}
+{% if resolver %}
+    # Docker's embedded DNS; `resolve` below re-reads the replicas of `api` every 10 s.
+    resolver {{ resolver }} valid=10s ipv6=off;
+{% endif %}
+    limit_req_zone $binary_remote_addr zone=api_limit:10m rate={{ rate_limit }}r/s;
+    limit_req_status 429;
+
+    upstream api_servers {
+        zone api_servers 256k;
+        least_conn;
+{% for server in servers %}
+        server {{ server }} max_fails=3 fail_timeout=30s;
+{% endfor %}
+        keepalive 64;
+        keepalive_timeout 60s;
+        keepalive_requests 10000;
+    }
+
+    server {
+        listen {{ listen }};
+        server_name _;
+
+        location / {
+            limit_req zone=api_limit burst={{ burst }} nodelay;
+
+            proxy_pass http://api_servers;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+
+            # Retry on another replica when one is gone; nginx never retries a non-idempotent
+            # request (POST, PATCH) that it already sent, unless told to.
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries 3;
+            proxy_next_upstream_timeout 10s;
+
+            proxy_connect_timeout 5s;
+            proxy_send_timeout 60s;
+            proxy_read_timeout 60s;
+        }
+    }
+}
+"""
+
+COMPOSE_RATE_LIMIT = 10  # the strategy's production limit: 10 r/s per client IP, burst 20
+COMPOSE_BURST = 20
+API_CONTAINER_PORT = 8000
+
+# nginx configuration, not HTML: nothing to escape.
+_env = jinja2.Environment(
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    autoescape=False,  # noqa: S701
+)
+
+
+def _render(**context: object) -> str:
+    return _env.from_string(TEMPLATE).render(**context)
+
+
+def render_local(
+    work_dir: Path, port: int, api_ports: Sequence[int], rate_limit: int = 100_000
+) -> str:
+    """nginx.conf for a local stack: everything under ``work_dir``, replicas on loopback ports."""
+    return _render(
+        variant="local",
+        user=getpass.getuser() if os.geteuid() == 0 else None,
+        prefix=str(work_dir.resolve()),
+        resolver=None,
+        rate_limit=rate_limit,
+        burst=max(20, rate_limit * 2),
+        servers=[f"127.0.0.1:{p}" for p in api_ports],
+        listen=f"127.0.0.1:{port}",
+    )
+
+
+def render_compose(rate_limit: int = COMPOSE_RATE_LIMIT, burst: int = COMPOSE_BURST) -> str:
+    """nginx.conf for the compose stack (the official image's paths and user)."""
+    return _render(
+        variant="compose",
+        user=None,
+        prefix=None,
+        resolver="127.0.0.11",
+        rate_limit=rate_limit,
+        burst=burst,
+        servers=[f"api:{API_CONTAINER_PORT} resolve"],
+        listen="80",
+    )
+
+
+def prepare_local_dirs(work_dir: Path) -> None:
+    """The directories the local variant points at."""
+    for sub in ("logs", "nginx-temp"):
+        (work_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_compose(), end="")

@@ -1,0 +1,148 @@
+"""The edge of the app, as one pure ASGI middleware (cheaper than a stack of them): request id,
+body size limit, security headers, ``X-Replica``, metrics per route template, one JSON log line
+per request, and a last-resort 500 in the common error shape (never a stack trace)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reference_api.errors import BodyTooLarge, error_body
+from reference_api.metrics import Metrics
+
+log = logging.getLogger("reference_api.access")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+_SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"x-permitted-cross-domain-policies", b"none"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, replica: str, max_body: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.replica = replica.encode("latin-1", "replace")
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = _header(scope, b"x-request-id")
+        request_id = (
+            incoming.decode("ascii")
+            if incoming is not None and _SANE_REQUEST_ID.match(incoming.decode("latin-1"))
+            else uuid.uuid4().hex
+        )
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        extra_headers = [
+            *_SECURITY_HEADERS,
+            (b"x-request-id", request_id.encode("ascii")),
+            (b"x-replica", self.replica),
+        ]
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                has_cache_control = any(k.lower() == b"cache-control" for k, _ in headers)
+                headers.extend(
+                    h for h in extra_headers
+                    if not (has_cache_control and h[0] == b"cache-control")
+                )
+                message["headers"] = headers
+            await send(message)
+
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge(self.max_body)
+            return message
+
+        try:
+            length = _header(scope, b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await self._error(send_wrapper, 413 if length.isdigit() else 400, request_id)
+            else:
+                await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if not response_started:
+                await self._error(send_wrapper, 500, request_id)
+        finally:
+            self._record(scope, status, started, request_id)
+
+    async def _error(self, send: Send, status: int, request_id: str) -> None:
+        code, message = {
+            400: ("bad_request", "Malformed Content-Length"),
+            413: ("payload_too_large", f"Request body larger than {self.max_body} bytes"),
+            500: ("internal_error", "Internal server error"),
+        }[status]
+        body = json.dumps(error_body(status, code, message, request_id)).encode()
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    def _record(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        elapsed = time.perf_counter() - started
+        route = _route_template(scope)
+        method = scope["method"]
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route).observe(elapsed)
+        state: dict[str, Any] = scope.get("state", {})
+        log.info(
+            "request",
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "request_id": request_id,
+                "user": state.get("user_id"),
+                "client": state.get("client_ip"),
+            },
+        )

@@ -1,0 +1,73 @@
+"""Password hashing (bcrypt, always in a worker thread) and JWT (HS256 only)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import dataclass
+
+import bcrypt
+import jwt
+from anyio import to_thread
+
+from reference_api.errors import NotAuthenticated
+
+_BCRYPT_MAX_BYTES = 72
+ALGORITHM = "HS256"
+
+
+def _password_bytes(password: str) -> bytes:
+    """bcrypt reads at most 72 bytes (and bcrypt 5 refuses more): longer passwords are
+    pre-hashed with SHA-256 so that every byte counts. Shorter ones are hashed as they are,
+    which keeps hashes written by plain ``bcrypt.hashpw`` (the seeder's) valid."""
+    raw = password.encode("utf-8")
+    if len(raw) <= _BCRYPT_MAX_BYTES:
+        return raw
+    return base64.b64encode(hashlib.sha256(raw).digest())
+
+
+def _hash_sync(password: str, rounds: int) -> str:
+    return bcrypt.hashpw(_password_bytes(password), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def _verify_sync(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(_password_bytes(password), password_hash.encode("ascii"))
+    except ValueError:  # a malformed stored hash never matches
+        return False
+
+
+async def hash_password(password: str, rounds: int) -> str:
+    return await to_thread.run_sync(_hash_sync, password, rounds)
+
+
+async def verify_password(password: str, password_hash: str) -> bool:
+    return await to_thread.run_sync(_verify_sync, password, password_hash)
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    secret: str
+    expire_seconds: int
+
+    def issue(self, user_id: str) -> str:
+        now = int(time.time())
+        claims = {"sub": user_id, "iat": now, "exp": now + self.expire_seconds}
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def subject(self, token: str) -> str:
+        """The user id in a valid token; ``NotAuthenticated`` for anything else."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticated() from exc
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise NotAuthenticated()
+        return sub

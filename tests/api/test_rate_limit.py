@@ -1,0 +1,106 @@
+"""Rate limits: per user on authenticated routes, per client IP on register and login."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from ._support import PASSWORD, Api, ApiFactory
+
+USER_MAX = 5
+AUTH_MAX = 3
+
+
+@pytest.fixture(scope="module")
+def limited(api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str], redis_url: str) -> Api:
+    return api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=redis_url,
+                       RATE_LIMIT_MAX=str(USER_MAX), RATE_LIMIT_AUTH_MAX=str(AUTH_MAX),
+                       RATE_LIMIT_WINDOW="1")
+
+
+def from_ip(ip: str) -> dict[str, str]:
+    """Seen through a trusted proxy (the test client is on loopback, like nginx)."""
+    return {"X-Forwarded-For": ip}
+
+
+def a_user(api: Api) -> dict[str, str]:
+    """Register and log in from an address of its own, so the IP budget is not spent."""
+    ip = f"10.1.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    email = f"r{uuid.uuid4().hex[:10]}@example.com"
+    api.client.post("/api/auth/register", headers=from_ip(ip),
+                    json={"email": email, "password": PASSWORD, "name": "R"})
+    login = api.client.post("/api/auth/login", headers=from_ip(ip),
+                            json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def test_successful_answers_carry_the_ratelimit_headers(limited: Api) -> None:
+    headers = a_user(limited)
+    first = limited.client.get("/api/tasks", headers=headers)
+    second = limited.client.get("/api/tasks", headers=headers)
+    assert first.headers["ratelimit-limit"] == str(USER_MAX)
+    assert int(first.headers["ratelimit-remaining"]) == USER_MAX - 1
+    assert int(second.headers["ratelimit-remaining"]) == USER_MAX - 2
+    assert 0 < int(first.headers["ratelimit-reset"]) <= 60
+
+
+def test_a_user_over_the_limit_gets_429_with_retry_after(limited: Api) -> None:
+    headers = a_user(limited)
+    answers = [limited.client.get("/api/tasks", headers=headers) for _ in range(USER_MAX + 2)]
+    assert [a.status_code for a in answers] == [200] * USER_MAX + [429, 429]
+    refused = answers[-1]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert refused.headers["ratelimit-limit"] == str(USER_MAX)
+    assert 'rate_limit_rejections_total{scope="user"}' in limited.client.get("/metrics").text
+
+
+def test_one_users_limit_does_not_touch_another_user(limited: Api) -> None:
+    alice, bob = a_user(limited), a_user(limited)
+    for _ in range(USER_MAX + 1):
+        limited.client.get("/api/tasks", headers=alice)
+    assert limited.client.get("/api/tasks", headers=alice).status_code == 429
+    assert limited.client.get("/api/tasks", headers=bob).status_code == 200
+
+
+def test_login_attempts_are_limited_per_client_ip(limited: Api) -> None:
+    body = {"email": "nobody@example.com", "password": "wrong-password"}
+    attempts = [limited.client.post("/api/auth/login", json=body, headers=from_ip("10.9.9.9"))
+                for _ in range(AUTH_MAX + 1)]
+    assert [a.status_code for a in attempts] == [401] * AUTH_MAX + [429]
+    assert attempts[0].headers["ratelimit-remaining"] == str(AUTH_MAX - 1)
+    assert "retry-after" in attempts[-1].headers
+    elsewhere = limited.client.post("/api/auth/login", json=body, headers=from_ip("10.9.9.10"))
+    assert elsewhere.status_code == 401
+
+
+def test_forwarded_addresses_from_an_untrusted_peer_are_ignored(
+    api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str], redis_url: str
+) -> None:
+    strict = api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=redis_url,
+                         RATE_LIMIT_AUTH_MAX="100000", FORWARDED_ALLOW_IPS="10.0.0.1")
+    body = {"email": "nobody@example.com", "password": "wrong-password"}
+    remaining = [
+        int(strict.client.post("/api/auth/login", json=body,
+                               headers=from_ip(f"10.0.5.{i}")).headers["ratelimit-remaining"])
+        for i in range(3)
+    ]
+    # One shared budget (the socket peer's), whatever address each request claimed.
+    assert remaining == [remaining[0], remaining[0] - 1, remaining[0] - 2]
+
+
+def test_the_limit_can_be_switched_off(
+    api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str], redis_url: str
+) -> None:
+    off = api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=redis_url,
+                      RATE_LIMIT_ENABLED="false", RATE_LIMIT_AUTH_MAX="1")
+    body = {"email": "nobody@example.com", "password": "wrong-password"}
+    answers: list[httpx.Response] = [off.client.post("/api/auth/login", json=body)
+                                     for _ in range(3)]
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert "ratelimit-limit" not in answers[0].headers

@@ -1,0 +1,146 @@
+"""End to end: a real local stack, seeded, loaded by ``locust -f loadtests --scenario``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness.samples import read_samples
+from harness.scenario import LOAD_USER_PASSWORD, load_user_email
+from harness.seed import seed
+from harness.stack import LocalStack, StackConfig
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_USERS = 30
+TASKS_PER_USER = 10
+ENV = {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000", "LOG_LEVEL": "WARNING"}
+
+TINY = """
+name = "tiny"
+[data]
+users = {users}
+tasks_per_user = {tasks}
+[load]
+model = "closed"
+warmup = "2s"
+think_time = "0.05s"
+  [[load.stages]]
+  duration = "10s"
+  users = 4
+  spawn_rate = 4
+[mix]
+"GET /api/tasks" = 30
+"GET /api/tasks?cursor={{cursor}}" = 10
+"GET /api/tasks?q={{q}}" = 5
+"GET /api/tasks/{{id}}" = 20
+"POST /api/tasks" = 8
+"PATCH /api/tasks/{{id}}" = 10
+"DELETE /api/tasks/{{id}}" = 4
+"GET /api/tasks/stats" = 10
+"GET /api/auth/me" = 3
+[slo]
+p95_ms = {p95}
+error_rate = 0.02
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    config = StackConfig(
+        replicas=1, cache=True, work_dir=tmp_path_factory.mktemp("stack"), env=dict(ENV)
+    )
+    with LocalStack(config) as running:
+        seed(running.mongodb_uri, SEED_USERS, TASKS_PER_USER, bcrypt_rounds=4)
+        yield running
+
+
+def scenario_file(tmp_path: Path, p95_ms: float) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(users=SEED_USERS, tasks=TASKS_PER_USER, p95=p95_ms))
+    return path
+
+
+def run_locust(
+    stack: LocalStack, scenario: Path, out: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    argv = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests"), "--headless",
+        "--scenario", str(scenario), "-H", stack.url, "--only-summary",
+        "--samples-dir", str(out / "samples"), "--verdict-file", str(out / "verdict.json"),
+        "--json-file", str(out / "locust"), *extra,
+    ]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=ROOT, check=False)
+
+
+def post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(  # noqa: S310 - loopback http
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
+
+
+def test_a_seeded_user_logs_in_with_the_load_password_and_sees_its_tasks(
+    stack: LocalStack,
+) -> None:
+    token = post_json(
+        f"{stack.url}/api/auth/login",
+        {"email": load_user_email(SEED_USERS - 1), "password": LOAD_USER_PASSWORD},
+    )["access_token"]
+    request = urllib.request.Request(  # noqa: S310 - loopback http
+        f"{stack.url}/api/tasks/stats", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        stats = json.loads(response.read())
+
+    assert stats["total"] == TASKS_PER_USER
+
+
+def test_a_distributed_smoke_run_passes_and_records_every_request(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    result = run_locust(stack, scenario_file(tmp_path, 5000), tmp_path, "--processes", "2")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "VERDICT: PASS" in result.stdout
+    locust_stats = json.loads((tmp_path / "locust.json").read_text())
+    locust_total = sum(entry["num_requests"] for entry in locust_stats)
+    samples = read_samples(tmp_path / "samples")
+    assert len(samples) == locust_total > 100
+    assert set(np.unique(samples.records["worker"]).tolist()) == {0, 1}
+    assert all(worker["complete"] for worker in samples.meta["workers"])
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["status"] == "PASS"
+
+
+def test_the_printed_p95_is_numpys_p95_of_the_steady_successful_samples(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    result = run_locust(stack, scenario_file(tmp_path, 5000), tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    samples = read_samples(tmp_path / "samples")
+    t = samples.records["ts"] - samples.meta["run_start"]
+    steady = samples.records[(t >= 2.0) & (t < 10.0) & (samples.records["ok"] == 1)]
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    p95 = next(c["value"] for c in verdict["checks"] if c["metric"] == "p95_ms")
+    assert p95 == np.percentile(steady["co_latency_ms"], 95)
+    assert f"{p95:.6g}" in result.stdout
+
+
+def test_an_impossible_slo_exits_1(stack: LocalStack, tmp_path: Path) -> None:
+    result = run_locust(stack, scenario_file(tmp_path, 0.001), tmp_path)
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "VERDICT: FAIL" in result.stdout
+    assert json.loads((tmp_path / "verdict.json").read_text())["status"] == "FAIL"
