@@ -12,38 +12,40 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# module that owns the sub-commands -> imported lazily so `capacity --help` stays fast
-_COMMAND_MODULES = (
-    "harness.stack.commands",   # up, status, down
-    "harness.seed",             # seed
-    "harness.runner",           # run, demo
-    "harness.report",           # report
-    "harness.gates",            # gate, baseline
-)
+# sub-command -> the module that registers it. Only the module of the command being run is
+# imported, so `capacity status` does not pay for pandas, scipy and matplotlib.
+_COMMANDS = {
+    "up": "harness.stack.commands",
+    "status": "harness.stack.commands",
+    "down": "harness.stack.commands",
+    "seed": "harness.seed",
+    "run": "harness.runner",
+    "demo": "harness.runner",
+    "report": "harness.report",
+    "gate": "harness.gates",
+    "baseline": "harness.gates",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` alone, or for every command when it is unknown or absent."""
     parser = argparse.ArgumentParser(
         prog="capacity",
         description="Run the Primo task API at 1..N replicas, load it, and report its capacity.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue  # that part is not built yet
-        module.register(sub)
+    modules = [_COMMANDS[command]] if command in _COMMANDS else list(dict.fromkeys(_COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from harness.errors import HarnessError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         code = args.func(args)
     except HarnessError as exc:

@@ -244,14 +244,14 @@ class Runner:
                     stack.mongodb_uri,
                     self.scenario.data.users,
                     self.scenario.data.tasks_per_user,
-                    bcrypt_rounds=int(env.get("BCRYPT_ROUNDS", "12")),
+                    bcrypt_rounds=self.scenario.data.bcrypt_rounds,
                 )
                 manifest["data"] = {
                     "users": self.scenario.data.users,
                     "tasks_per_user": self.scenario.data.tasks_per_user,
                     "seed_seconds": round(getattr(seeded, "seconds", 0.0), 3),
                 }
-                with ResourceSampler(directory / "resources.csv", stack.pids()) as sampler:
+                with stack.resource_sampler(directory / "resources.csv") as sampler:
                     result.exit_code = self._run_locust(phase, directory, stack.url, sampler)
             result.status = "complete"
         except KeyboardInterrupt:

@@ -8,8 +8,9 @@ percentiles use the coordinated-omission corrected latency (from the intended st
 model it equals the service latency) of successful requests only; failures are counted in the
 error rate. A run is INVALID — not FAIL — when the load generator, not the service, was the
 limit (a generator process above ``cpu_limit`` % of one core on average, or an open-model window
-that achieved less than ``rate_tolerance`` of its target rate) or when there are too few samples to
-judge.
+that achieved less than ``rate_tolerance`` of its target rate while the service itself answered
+within the p95 SLO) or when there are too few samples to judge. A shortfall while the service's own
+p95 (from the actual start) breaks the SLO is the service's: FAIL.
 """
 
 from __future__ import annotations
@@ -237,6 +238,12 @@ def evaluate(
             )
 
     window_rates = []
+    service_p95 = aggregate["service_p95_ms"]
+    service_overloaded = (
+        scenario.slo.p95_ms is not None
+        and math.isfinite(service_p95)
+        and service_p95 > scenario.slo.p95_ms
+    )
     t = records["ts"] - start  # achieved rate: requests actually started in the window
     for (begin, end), target in zip(windows, scenario.window_targets(), strict=True):
         achieved = float(((t >= begin) & (t < end)).sum()) / (end - begin)
@@ -244,15 +251,14 @@ def evaluate(
         if target is None:
             continue
         ok = achieved >= rate_tolerance * target
-        validity.append(
-            Check(
-                "validity",
-                f"achieved_rate@{begin:g}-{end:g}s",
-                rate_tolerance * target,
-                achieved,
-                ok,
-            )
-        )
+        check = Check("validity", f"achieved_rate@{begin:g}-{end:g}s", rate_tolerance * target,
+                      achieved, ok)
+        if not ok and service_overloaded:
+            # The service's own latency (from the actual start) breaks the SLO: it, not the
+            # generator, held the rate down. That is a failed run, not an invalid one.
+            checks.append(Check("aggregate", check.metric, check.threshold, achieved, False))
+            continue
+        validity.append(check)
         if not ok:
             reasons.append(
                 f"achieved {achieved:.1f} req/s in {begin:g}-{end:g} s, below "

@@ -323,9 +323,17 @@ def _test_stop(environment: Any, **_: Any) -> None:
         _judge(environment, scenario, RUN.samples_dir)
 
 
+@events.quitting.add_listener
+def _quitting(environment: Any, **_: Any) -> None:
+    # Ctrl-C / SIGTERM while a test runs: Locust picks the exit code right after this event and
+    # stops the users only later, so stop now — the verdict then decides the exit code.
+    if RUN.role != "worker" and RUN.collector is not None and environment.runner is not None:
+        environment.runner.stop()
+
+
 def _worker_final(runner: Any) -> None:
-    if RUN.recorder is None:
-        return
+    if RUN.recorder is None:  # not recording: still answer, so that the master need not wait
+        RUN.recorder = Recorder(worker=max(0, int(runner.worker_index)))
     _stop_flusher()
     _flush(runner)
     _flush(runner, final=True)

@@ -32,6 +32,13 @@ return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
 """
 
 
+_BUMP = """
+local v = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return v
+"""
+
+
 @dataclass
 class Lookup:
     state: CacheState
@@ -54,6 +61,7 @@ class Cache:
         self._version_ttl = max(ttl * 4, 86400)
         self._dirty: set[str] = set()
         self._read = redis.register_script(_READ) if redis is not None else None
+        self._bump = redis.register_script(_BUMP) if redis is not None else None
 
     @property
     def enabled(self) -> bool:
@@ -101,15 +109,12 @@ class Cache:
 
     async def invalidate(self, user_id: str) -> bool:
         """Bump the user's version; False (and the user bypasses the cache here) on failure."""
-        redis = self._redis
-        if redis is None:
+        bump_script = self._bump
+        if bump_script is None:
             return True
 
         async def bump() -> None:
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.incr(f"c1:v:{user_id}")
-                pipe.expire(f"c1:v:{user_id}", self._version_ttl)
-                await pipe.execute()
+            await bump_script(keys=[f"c1:v:{user_id}"], args=[self._version_ttl])
 
         try:
             await self._breaker.call(bump)

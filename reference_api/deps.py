@@ -1,10 +1,14 @@
 """Dependencies, as ``Annotated`` aliases the routes use.
 
-All of them are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
-which costs more than everything these do."""
+Kept flat on purpose: FastAPI re-walks every dependency node on every request (and runs a plain
+``def`` one in a worker thread), which cost more than the whole of a cached answer. So each
+alias is one ``async def`` node that reads ``app.state`` directly, and an authenticated route
+takes one ``Caller`` that carries what it needs.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -14,7 +18,6 @@ from reference_api.cache import Cache
 from reference_api.errors import NotAuthenticated
 from reference_api.repository import TasksRepository, UsersRepository
 from reference_api.services import Services
-from reference_api.settings import Settings
 
 
 async def get_services(request: Request) -> Services:
@@ -25,28 +28,6 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_settings(services: ServicesDep) -> Settings:
-    return services.settings
-
-
-async def get_users(services: ServicesDep) -> UsersRepository:
-    return services.users
-
-
-async def get_tasks(services: ServicesDep) -> TasksRepository:
-    return services.tasks
-
-
-async def get_cache(services: ServicesDep) -> Cache:
-    return services.cache
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-UsersDep = Annotated[UsersRepository, Depends(get_users)]
-TasksDep = Annotated[TasksRepository, Depends(get_tasks)]
-CacheDep = Annotated[Cache, Depends(get_cache)]
-
-
 def client_ip(request: Request) -> str:
     """The client's address. Behind nginx this is the address nginx saw: uvicorn's proxy-headers
     support (on by default) replaces the socket peer by the nearest X-Forwarded-For hop only when
@@ -55,25 +36,48 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def limit_by_ip(request: Request, response: Response, services: ServicesDep) -> None:
+async def limit_by_ip(request: Request, response: Response) -> Services:
+    """Count an auth request against its client IP; the services, for the route."""
+    services: Services = request.app.state.services
     ip = client_ip(request)
     request.state.client_ip = ip
     quota = await services.limiter.hit("ip", ip)
     if quota is not None:
         response.headers.update(quota.headers())
         request.state.quota_headers = quota.headers()
+    return services
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request: who is calling, and the services to serve them with."""
+
+    id: str
+    services: Services
+
+    @property
+    def tasks(self) -> TasksRepository:
+        return self.services.tasks
+
+    @property
+    def users(self) -> UsersRepository:
+        return self.services.users
+
+    @property
+    def cache(self) -> Cache:
+        return self.services.cache
 
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/auth/login")
 
 
-async def current_user_id(
+async def current_caller(
     request: Request,
     response: Response,
-    services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The user id (JWT ``sub``) of an authenticated request, counted against its rate limit."""
+) -> Caller:
+    """The caller of an authenticated request (JWT ``sub``), counted against its rate limit."""
+    services: Services = request.app.state.services
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated()
     user_id = services.tokens.subject(credentials.credentials)
@@ -84,8 +88,8 @@ async def current_user_id(
     if quota is not None:
         response.headers.update(quota.headers())
         request.state.quota_headers = quota.headers()
-    return user_id
+    return Caller(user_id, services)
 
 
-CurrentUser = Annotated[str, Depends(current_user_id)]
-AuthRateLimit = Depends(limit_by_ip)
+CurrentUser = Annotated[Caller, Depends(current_caller)]
+AuthLimited = Annotated[Services, Depends(limit_by_ip)]

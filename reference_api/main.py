@@ -31,8 +31,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
+            (f"{'.'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors(include_input=False, include_url=False)
         )
         print(f"reference_api: refusing to start: {problems}", file=sys.stderr, flush=True)

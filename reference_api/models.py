@@ -201,3 +201,14 @@ SortKey = Literal[
     "-createdAt", "createdAt", "-updatedAt", "updatedAt", "-dueDate", "dueDate",
     "-priority", "priority", "title", "-title",
 ]
+
+
+class TaskListParams(BaseModel):
+    """Query parameters of ``GET /api/tasks`` (one model: one validation per request)."""
+
+    status: Status | None = None
+    priority: Priority | None = None
+    q: Annotated[str | None, Field(max_length=200)] = None
+    sort: SortKey = "-createdAt"
+    cursor: Annotated[str | None, Field(max_length=512)] = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from dataclasses import dataclass
 
 import bcrypt
 import jwt
@@ -46,28 +45,41 @@ async def verify_password(password: str, password_hash: str) -> bool:
     return await to_thread.run_sync(_verify_sync, password, password_hash)
 
 
-@dataclass(frozen=True)
 class TokenIssuer:
-    secret: str
-    expire_seconds: int
+    """Issues and checks HS256 tokens. A verified token is remembered (bounded) until it
+    expires: PyJWT's checks cost far more per request than the rest of a cached answer."""
+
+    def __init__(self, secret: str, expire_seconds: int, remember: int = 10_000) -> None:
+        self._secret = secret
+        self.expire_seconds = expire_seconds
+        self._remember = remember
+        self._verified: dict[str, tuple[str, float]] = {}
 
     def issue(self, user_id: str) -> str:
         now = int(time.time())
         claims = {"sub": user_id, "iat": now, "exp": now + self.expire_seconds}
-        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def subject(self, token: str) -> str:
         """The user id in a valid token; ``NotAuthenticated`` for anything else."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known[1] > time.time():
+                return known[0]
+            del self._verified[token]
         try:
             claims = jwt.decode(
                 token,
-                self.secret,
+                self._secret,
                 algorithms=[ALGORITHM],
                 options={"require": ["exp", "iat", "sub"]},
             )
         except jwt.PyJWTError as exc:
             raise NotAuthenticated() from exc
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub:
+        sub, exp = claims.get("sub"), claims.get("exp")
+        if not isinstance(sub, str) or not sub or not isinstance(exp, int | float):
             raise NotAuthenticated()
+        if len(self._verified) >= self._remember:
+            self._verified.clear()  # rare; simpler and cheaper than LRU bookkeeping
+        self._verified[token] = (sub, float(exp))
         return sub

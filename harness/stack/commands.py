@@ -292,7 +292,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         components = recheck(data)
     if args.json:
-        print(json.dumps({**data, "components": [c.to_json() for c in components]}, indent=2))
+        shown = {
+            **data,
+            "mongodb_uri": redact(str(data.get("mongodb_uri"))),
+            "redis_url": redact(str(data["redis_url"])) if data.get("redis_url") else None,
+            "components": [c.to_json() for c in components],
+        }
+        print(json.dumps(shown, indent=2))
     else:
         print(f"{data['url']}   balancer: {_balancer_line(data)}   backend: {data['backend']}")
         _print_table(data, components)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from reference_api.deps import AuthRateLimit, CurrentUser, ServicesDep, UsersDep
+from reference_api.deps import AuthLimited, CurrentUser
 from reference_api.errors import InvalidCredentials
 from reference_api.models import Token, UserCreate, UserLogin, UserPublic
 from reference_api.routes import errors
@@ -14,22 +14,20 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[AuthRateLimit],
     responses=errors(400, 409, 413, 422, 429, 503),
 )
-async def register(body: UserCreate, users: UsersDep, services: ServicesDep) -> UserPublic:
+async def register(body: UserCreate, services: AuthLimited) -> UserPublic:
     password_hash = await hash_password(body.password, services.settings.bcrypt_rounds)
-    user = await users.create(body.email, body.name, password_hash)
+    user = await services.users.create(body.email, body.name, password_hash)
     return UserPublic(id=user.id, email=user.email, name=user.name, createdAt=user.created_at)
 
 
 @router.post(
     "/login",
-    dependencies=[AuthRateLimit],
     responses=errors(400, 401, 413, 422, 429, 503),
 )
-async def login(body: UserLogin, users: UsersDep, services: ServicesDep) -> Token:
-    user = await users.by_email(body.email)
+async def login(body: UserLogin, services: AuthLimited) -> Token:
+    user = await services.users.by_email(body.email)
     # An unknown user costs one bcrypt check too, and gets the same answer as a wrong password.
     stored = user.password_hash if user else services.dummy_hash
     valid = await verify_password(body.password, stored)
@@ -42,6 +40,6 @@ async def login(body: UserLogin, users: UsersDep, services: ServicesDep) -> Toke
 
 
 @router.get("/me", responses=errors(401, 404, 429, 503))
-async def me(user_id: CurrentUser, users: UsersDep) -> UserPublic:
-    user = await users.by_id(user_id)
+async def me(caller: CurrentUser) -> UserPublic:
+    user = await caller.users.by_id(caller.id)
     return UserPublic(id=user.id, email=user.email, name=user.name, createdAt=user.created_at)

@@ -5,12 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reference_api.cache import Lookup
-from reference_api.deps import CacheDep, CurrentUser, TasksDep
+from reference_api.deps import CurrentUser
 from reference_api.models import (
-    Priority,
-    SortKey,
-    Status,
     TaskCreate,
+    TaskListParams,
     TaskPublic,
     TasksPage,
     TaskStats,
@@ -37,11 +35,9 @@ def _answer(body: bytes, lookup: Lookup, response: Response) -> Response:
 @router.post(
     "", status_code=status.HTTP_201_CREATED, responses=errors(400, 401, 413, 422, 429, 503)
 )
-async def create_task(
-    body: TaskCreate, user_id: CurrentUser, tasks: TasksDep, cache: CacheDep
-) -> TaskPublic:
-    task = await tasks.create(user_id, body)
-    await cache.invalidate(user_id)
+async def create_task(body: TaskCreate, caller: CurrentUser) -> TaskPublic:
+    task = await caller.tasks.create(caller.id, body)
+    await caller.cache.invalidate(caller.id)
     return task
 
 
@@ -51,25 +47,18 @@ async def create_task(
     responses={200: {"headers": _X_CACHE}, **errors(400, 401, 422, 429, 503)},
 )
 async def list_tasks(
-    user_id: CurrentUser,
-    tasks: TasksDep,
-    cache: CacheDep,
+    caller: CurrentUser,
     response: Response,
-    status: Status | None = None,
-    priority: Priority | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    sort: SortKey = "-createdAt",
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    params: Annotated[TaskListParams, Query()],
 ) -> Response:
-    query = TaskQuery(status=status, priority=priority, q=q or None, sort=sort, cursor=cursor,
-                      limit=limit)
-    lookup = await cache.get(user_id, cache.list_suffix(repr(query)))
+    query = TaskQuery(status=params.status, priority=params.priority, q=params.q or None,
+                      sort=params.sort, cursor=params.cursor, limit=params.limit)
+    lookup = await caller.cache.get(caller.id, caller.cache.list_suffix(repr(query)))
     if lookup.value is not None:
         return _answer(lookup.value, lookup, response)
-    body = (await tasks.page(user_id, query)).model_dump_json().encode()
+    body = (await caller.tasks.page(caller.id, query)).model_dump_json().encode()
     if lookup.state == "MISS":
-        await cache.put(lookup, body)
+        await caller.cache.put(lookup, body)
     return _answer(body, lookup, response)
 
 
@@ -78,15 +67,13 @@ async def list_tasks(
     response_model=TaskStats,
     responses={200: {"headers": _X_CACHE}, **errors(401, 429, 503)},
 )
-async def task_stats(
-    user_id: CurrentUser, tasks: TasksDep, cache: CacheDep, response: Response
-) -> Response:
-    lookup = await cache.get(user_id, "stats")
+async def task_stats(caller: CurrentUser, response: Response) -> Response:
+    lookup = await caller.cache.get(caller.id, "stats")
     if lookup.value is not None:
         return _answer(lookup.value, lookup, response)
-    body = (await tasks.stats(user_id)).model_dump_json(by_alias=True).encode()
+    body = (await caller.tasks.stats(caller.id)).model_dump_json(by_alias=True).encode()
     if lookup.state == "MISS":
-        await cache.put(lookup, body)
+        await caller.cache.put(lookup, body)
     return _answer(body, lookup, response)
 
 
@@ -95,24 +82,20 @@ async def task_stats(
     response_model=TaskPublic,
     responses={200: {"headers": _X_CACHE}, **errors(401, 404, 429, 503)},
 )
-async def get_task(
-    task_id: str, user_id: CurrentUser, tasks: TasksDep, cache: CacheDep, response: Response
-) -> Response:
-    lookup = await cache.get(user_id, f"task:{task_id[:64]}")
+async def get_task(task_id: str, caller: CurrentUser, response: Response) -> Response:
+    lookup = await caller.cache.get(caller.id, f"task:{task_id[:64]}")
     if lookup.value is not None:
         return _answer(lookup.value, lookup, response)
-    body = (await tasks.get(user_id, task_id)).model_dump_json().encode()
+    body = (await caller.tasks.get(caller.id, task_id)).model_dump_json().encode()
     if lookup.state == "MISS":
-        await cache.put(lookup, body)
+        await caller.cache.put(lookup, body)
     return _answer(body, lookup, response)
 
 
 @router.patch("/{task_id}", responses=errors(400, 401, 404, 413, 422, 429, 503))
-async def update_task(
-    task_id: str, body: TaskUpdate, user_id: CurrentUser, tasks: TasksDep, cache: CacheDep
-) -> TaskPublic:
-    task = await tasks.update(user_id, task_id, body.changes())
-    await cache.invalidate(user_id)
+async def update_task(task_id: str, body: TaskUpdate, caller: CurrentUser) -> TaskPublic:
+    task = await caller.tasks.update(caller.id, task_id, body.changes())
+    await caller.cache.invalidate(caller.id)
     return task
 
 
@@ -122,8 +105,6 @@ async def update_task(
     response_class=Response,
     responses=errors(401, 404, 429, 503),
 )
-async def delete_task(
-    task_id: str, user_id: CurrentUser, tasks: TasksDep, cache: CacheDep
-) -> None:
-    await tasks.delete(user_id, task_id)
-    await cache.invalidate(user_id)
+async def delete_task(task_id: str, caller: CurrentUser) -> None:
+    await caller.tasks.delete(caller.id, task_id)
+    await caller.cache.invalidate(caller.id)

@@ -8,11 +8,13 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
-from ._support import JWT_SECRET, PASSWORD, Api
+from ._support import JWT_SECRET, PASSWORD, Api, ApiFactory
 
 
 def b64(data: bytes) -> str:
@@ -91,8 +93,11 @@ def test_unknown_user_and_wrong_password_get_identical_answers(
         "/api/auth/login", json={"email": "nobody@example.com", "password": "wrong-pass"}
     )
     assert wrong.status_code == unknown.status_code == 401
-    strip = lambda r: {k: v for k, v in r.json()["error"].items() if k != "request_id"}  # noqa: E731
-    assert strip(wrong) == strip(unknown)
+
+    def without_request_id(response: httpx.Response) -> dict[str, Any]:
+        return {k: v for k, v in response.json()["error"].items() if k != "request_id"}
+
+    assert without_request_id(wrong) == without_request_id(unknown)
     assert wrong.headers.get("www-authenticate") == unknown.headers.get("www-authenticate")
 
 
@@ -147,7 +152,13 @@ def test_me_without_a_token_answers_401_in_the_error_shape(api: Api) -> None:
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-BAD_TOKENS = {
+def tampered(user_id: str) -> str:
+    """A genuine token whose payload is swapped for another user's."""
+    head, _, signature = forge(claims_for(user_id)).split(".")
+    return f"{head}.{b64(json.dumps(claims_for('0' * 24)).encode())}.{signature}"
+
+
+BAD_TOKENS: dict[str, Callable[[str], str]] = {
     "alg none": lambda uid: forge(claims_for(uid), alg="none"),
     "alg none, upper case": lambda uid: forge(claims_for(uid), alg="none",
                                               header={"alg": "NONE", "typ": "JWT"}),
@@ -161,9 +172,7 @@ BAD_TOKENS = {
     "missing exp": lambda uid: forge(claims_for(uid, exp=None)),
     "missing iat": lambda uid: forge(claims_for(uid, iat=None)),
     "sub not an id": lambda uid: forge(claims_for("../../etc")),
-    "tampered payload": lambda uid: (lambda t: t.split(".")[0] + "."
-                                     + b64(json.dumps(claims_for("0" * 24)).encode()) + "."
-                                     + t.split(".")[2])(forge(claims_for(uid))),
+    "tampered payload": tampered,
     "garbage": lambda uid: "not.a.jwt",
 }
 
@@ -186,3 +195,27 @@ def test_bad_tokens_are_refused_with_401(
 def test_a_basic_auth_header_is_not_a_token(api: Api) -> None:
     response = api.client.get("/api/tasks", headers={"Authorization": "Basic dTpw"})
     assert response.status_code == 401
+
+
+def test_unknown_user_and_wrong_password_take_about_the_same_time(
+    api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]
+) -> None:
+    # Enough rounds that bcrypt (~40 ms) dwarfs the noise; without the dummy-hash check an
+    # unknown user would answer in a few milliseconds.
+    slow = api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="", BCRYPT_ROUNDS="9")
+    email, _ = slow.register()
+
+    def median_seconds(login_email: str) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            response = slow.client.post("/api/auth/login",
+                                        json={"email": login_email, "password": "wrong-pass"})
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 401
+        return sorted(times)[2]
+
+    wrong_password = median_seconds(email)
+    unknown_user = median_seconds("nobody-" + email)
+    assert unknown_user > 0.5 * wrong_password
+    assert wrong_password > 0.5 * unknown_user

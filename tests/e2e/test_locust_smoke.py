@@ -138,6 +138,57 @@ def test_the_printed_p95_is_numpys_p95_of_the_steady_successful_samples(
     assert f"{p95:.6g}" in result.stdout
 
 
+OPEN = """
+name = "tiny-open"
+[data]
+users = {users}
+[load]
+model = "open"
+warmup = "3s"
+max_users = 20
+  [[load.stages]]
+  duration = "10s"
+  rate = 60
+[mix]
+"GET /health" = 1
+"GET /api/tasks/{{id}}" = 1
+[slo]
+p95_ms = 5000
+"""
+
+
+def test_an_open_model_run_achieves_its_rate_from_two_processes(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "open.toml"
+    scenario.write_text(OPEN.format(users=SEED_USERS))
+
+    result = run_locust(stack, scenario, tmp_path, "--processes", "2")
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    (window,) = verdict["measured"]["windows"]
+    assert window["achieved"] == pytest.approx(60, rel=0.05)
+    samples = read_samples(tmp_path / "samples")
+    assert np.all(samples.records["co_latency_ms"] >= samples.records["latency_ms"] - 1e-6)
+
+
+def test_plain_locust_runs_every_journey_without_a_failure(stack: LocalStack) -> None:
+    argv = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests"), "--headless",
+        "-u", "6", "-r", "6", "-t", "6s", "-H", stack.url, "--seed-users", str(SEED_USERS),
+        "--only-summary",
+    ]  # fmt: skip
+
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+
+    # Locust exits 1 on any failure, and a body that does not match is a failure
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "VERDICT" not in result.stdout
+    for user in ("BrowseUser", "ManageUser", "SearchUser", "DashboardUser", "LoginUser"):
+        assert f'"{user}": 1' in result.stderr or f'"{user}": 2' in result.stderr
+
+
 def test_an_impossible_slo_exits_1(stack: LocalStack, tmp_path: Path) -> None:
     result = run_locust(stack, scenario_file(tmp_path, 0.001), tmp_path)
 

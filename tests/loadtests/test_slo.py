@@ -127,6 +127,16 @@ def test_an_open_model_run_below_95_percent_of_its_rate_is_invalid() -> None:
     assert "below 95%" in verdict.reasons[0]
 
 
+def test_an_open_model_shortfall_while_the_service_itself_is_slow_fails() -> None:
+    # target 100 req/s; only 80 started, and the service's own p95 (500 ms) breaks the SLO
+    data = records(np.arange(0, 20, 1 / 80), [500.0] * 1600)
+
+    verdict = evaluate(samples(data), scenario({"p95_ms": 100}, model="open", rate=100), 10.0)
+
+    assert verdict.status == "FAIL"
+    assert any(c.metric.startswith("achieved_rate") and not c.passed for c in verdict.checks)
+
+
 def test_an_open_model_run_at_its_rate_is_valid() -> None:
     data = records(np.arange(0, 20, 1 / 100), [10.0] * 2000)
 
