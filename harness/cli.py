@@ -34,7 +34,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Run the Primo task API at 1..N replicas, load it, and report its capacity.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    modules = [_COMMANDS[command]] if command in _COMMANDS else list(dict.fromkeys(_COMMANDS.values()))
+    modules = (
+        [_COMMANDS[command]] if command in _COMMANDS else list(dict.fromkeys(_COMMANDS.values()))
+    )
     for name in modules:
         importlib.import_module(name).register(sub)
     return parser

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class HarnessError(Exception):
-    """Bad input or an environment problem; ``str(exc)`` is one line naming the file/field/component."""
+    """Bad input or an environment problem; ``str(exc)`` is one line naming what is wrong."""
 
     exit_code = 2
 

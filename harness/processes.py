@@ -131,7 +131,7 @@ class ManagedProcess:
     def wait_ready(
         self, check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05
     ) -> None:
-        """Poll ``check`` until it holds; fail with the log tail if the process exits or times out."""
+        """Poll ``check`` until it holds; fail with the log tail on exit or time-out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 from rich.console import Console
@@ -32,7 +32,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from harness.errors import BadInputError, HarnessError
 from harness.processes import ManagedProcess, log_tail
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario, load_scenario, resolve_scenario_path
 from harness.seed import seed
 from harness.stack import StackConfig, open_stack
 from harness.stack.resources import ResourceSampler
@@ -44,6 +44,8 @@ RUN_SCHEMA = 1
 # Load runs measure capacity, not the limiter: lift per-user and per-IP limits unless the
 # scenario sets its own in [env].
 LOAD_ENV = {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000"}
+Backend = Literal["local", "compose"]
+Balancer = Literal["auto", "nginx", "shared-socket"]
 _VERSIONED = ("fastapi", "uvicorn", "pymongo", "redis", "locust", "numpy", "pandas", "secantusdb")
 
 
@@ -88,7 +90,9 @@ def parse_cache(text: str) -> list[bool]:
     return values
 
 
-def plan_phases(scenario: Scenario, replicas: list[int] | None, cache: list[bool] | None) -> list[Phase]:
+def plan_phases(
+    scenario: Scenario, replicas: list[int] | None, cache: list[bool] | None
+) -> list[Phase]:
     """Cache off before on, fewer replicas first: the order a reviewer reads the table in."""
     reps = replicas or list(scenario.stack.replicas)
     caches = cache if cache is not None else list(scenario.stack.cache)
@@ -104,7 +108,10 @@ def _git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty", "--abbrev=40"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -179,8 +186,8 @@ class Runner:
         scenario_path: Path,
         out: Path,
         *,
-        backend: str = "local",
-        lb: str | None = None,
+        backend: Backend = "local",
+        lb: Balancer | None = None,
         processes: int = 1,
         console: Console | None = None,
     ) -> None:
@@ -229,15 +236,17 @@ class Runner:
             env=env,
         )
         try:
-            self.console.print(f"[bold]{phase.name}[/]: starting the stack ({phase.replicas} "
-                               f"replica(s), cache {'on' if phase.cache else 'off'}) …")
+            self.console.print(
+                f"[bold]{phase.name}[/]: starting the stack ({phase.replicas} "
+                f"replica(s), cache {'on' if phase.cache else 'off'}) …"
+            )
             with open_stack(config) as stack:
                 manifest["topology"]["balancer"] = stack.balancer
                 manifest["components"] = [c.name for c in stack.components()]
                 _write_json(directory / "manifest.json", manifest)
                 self.console.print(
                     f"{phase.name}: stack ready at {stack.url} (balancer: {stack.balancer}); "
-                    f"seeding {self.scenario.data.users} users × "
+                    f"seeding {self.scenario.data.users} users x "
                     f"{self.scenario.data.tasks_per_user} tasks …"
                 )
                 seeded = seed(
@@ -275,32 +284,44 @@ class Runner:
 
     def _locust_argv(self, directory: Path, url: str) -> list[str]:
         return [
-            sys.executable, "-m", "locust",
-            "-f", str(LOADTESTS),
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOADTESTS),
             "--headless",
-            "--scenario", str(self.scenario_path),
-            "-H", url,
-            "--processes", str(self.processes),
-            "--csv", str(directory / "locust"),
+            "--scenario",
+            str(self.scenario_path),
+            "-H",
+            url,
+            "--processes",
+            str(self.processes),
+            "--csv",
+            str(directory / "locust"),
             "--csv-full-history",
-            "--html", str(directory / "locust.html"),
-            "--json-file", str(directory / "locust"),
-            "--samples-dir", str(directory / "samples"),
-            "--verdict-file", str(directory / "verdict.json"),
-            "--seed-users", str(self.scenario.data.users),
+            "--html",
+            str(directory / "locust.html"),
+            "--json-file",
+            str(directory / "locust"),
+            "--samples-dir",
+            str(directory / "samples"),
+            "--verdict-file",
+            str(directory / "verdict.json"),
+            "--seed-users",
+            str(self.scenario.data.users),
             "--only-summary",
-            "--stop-timeout", "10",
+            "--stop-timeout",
+            "10",
         ]
 
-    def _run_locust(
-        self, phase: Phase, directory: Path, url: str, sampler: ResourceSampler
-    ) -> int:
+    def _run_locust(self, phase: Phase, directory: Path, url: str, sampler: ResourceSampler) -> int:
         argv = self._locust_argv(directory, url)
         if self.processes <= 1:
             argv.remove("--processes")
             argv.remove("1")
-        locust = ManagedProcess("locust", argv, log_path=directory / "logs" / "locust.log",
-                                cwd=REPO_ROOT).start()
+        locust = ManagedProcess(
+            "locust", argv, log_path=directory / "logs" / "locust.log", cwd=REPO_ROOT
+        ).start()
         assert locust.popen is not None
         sampler.add("generator", locust.popen.pid)
         total = self.scenario.load.duration_s
@@ -358,7 +379,7 @@ class Runner:
     def _describe(live: LiveStats | None) -> str:
         if live is None:
             return "waiting for the first stats …"
-        p95 = f"{live.p95:.0f} ms" if live.p95 is not None else "–"
+        p95 = f"{live.p95:.0f} ms" if live.p95 is not None else "-"
         errors = (100.0 * live.failures / live.requests) if live.requests else 0.0
         return f"{live.rate:7.1f} req/s  p95 {p95:>7}  errors {errors:5.2f} %"
 
@@ -434,8 +455,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else DEFAULT_OUT / run_id(scenario)
     if out.exists() and any(out.iterdir()):
         raise BadInputError(f"--out {out}: exists and is not empty; pick a new directory")
-    runner = Runner(scenario, path, out, backend=args.backend, lb=args.lb,
-                    processes=args.processes)
+    runner = Runner(scenario, path, out, backend=args.backend, lb=args.lb, processes=args.processes)
     try:
         runner.run(phases, argv=sys.argv)
     except KeyboardInterrupt:
@@ -446,10 +466,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def load_scenario_with_path(name_or_path: str) -> tuple[Scenario, Path]:
-    scenario = load_scenario(name_or_path)
-    candidate = Path(name_or_path)
-    path = candidate if candidate.suffix == ".toml" else REPO_ROOT / "scenarios" / f"{name_or_path}.toml"
-    return scenario, path.resolve()
+    return load_scenario(name_or_path), resolve_scenario_path(name_or_path).resolve()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -469,8 +486,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", help="on, off or on,off (default: the scenario's)")
     parser.add_argument("--backend", choices=["local", "compose"], default="local")
     parser.add_argument("--lb", choices=["auto", "nginx", "shared-socket"], default=None)
-    parser.add_argument("--processes", type=int, default=1,
-                        help="Locust generator processes (default 1)")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="Locust generator processes (default 1)"
+    )
     parser.add_argument("--out", help="run directory (default reports/runs/<UTC time>_<scenario>)")
 
 

@@ -251,8 +251,9 @@ def evaluate(
         if target is None:
             continue
         ok = achieved >= rate_tolerance * target
-        check = Check("validity", f"achieved_rate@{begin:g}-{end:g}s", rate_tolerance * target,
-                      achieved, ok)
+        check = Check(
+            "validity", f"achieved_rate@{begin:g}-{end:g}s", rate_tolerance * target, achieved, ok
+        )
         if not ok and service_overloaded:
             # The service's own latency (from the actual start) breaks the SLO: it, not the
             # generator, held the rate down. That is a failed run, not an invalid one.

@@ -258,6 +258,7 @@ class LocalStack:
                 "--timeout-graceful-shutdown",
                 "10",
                 "--no-access-log",
+                "--no-server-header",
             ]
             proc = ManagedProcess(
                 name,

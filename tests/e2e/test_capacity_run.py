@@ -1,0 +1,151 @@
+"""End to end: ``capacity run`` at 1 and 2 replicas, then ``capacity report`` and ``capacity gate``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.cli import main
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = """
+name = "tiny-run"
+description = "A tiny closed-model run for the end-to-end test of capacity run."
+[stack]
+replicas = [1, 2]
+cache = [true]
+[data]
+users = 20
+tasks_per_user = 5
+bcrypt_rounds = 4
+[load]
+model = "closed"
+warmup = "3s"
+think_time = "0.05s"
+  [[load.stages]]
+  duration = "{duration}"
+  users = 4
+  spawn_rate = 4
+[mix]
+"GET /api/tasks" = 40
+"GET /api/tasks/{{id}}" = 20
+"POST /api/tasks" = 10
+"PATCH /api/tasks/{{id}}" = 10
+"GET /api/tasks/stats" = 20
+[slo]
+p95_ms = 5000
+error_rate = 0.05
+[env]
+LOG_LEVEL = "WARNING"
+"""
+
+EXPECTED_GATE = {"PASS": 0, "FAIL": 1, "INVALID": 3}
+
+
+def scenario_file(tmp_path: Path, duration: str = "12s") -> Path:
+    path = tmp_path / "tiny-run.toml"
+    path.write_text(TINY.format(duration=duration))
+    return path
+
+
+def test_a_run_at_one_and_two_replicas_yields_a_report_and_a_gate_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+
+    code = main(["run", str(scenario_file(tmp_path)), "--out", str(out)])
+
+    assert code == 0
+    assert capsys.readouterr().out.strip().endswith(str(out))
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete"
+    assert run["completed_phases"] == ["r1-cache-on", "r2-cache-on"]
+    statuses = []
+    for phase in run["completed_phases"]:
+        directory = out / phase
+        manifest = json.loads((directory / "manifest.json").read_text())
+        assert manifest["status"] == "complete"
+        assert manifest["topology"]["replicas"] == int(phase[1])
+        assert manifest["host"]["cores"] == os.cpu_count()
+        assert manifest["topology"]["balancer"] in {"nginx", "shared-socket"}
+        for name in ("locust_stats.csv", "locust.html", "resources.csv", "verdict.json"):
+            assert (directory / name).is_file(), name
+        assert list((directory / "samples").glob("samples-*.bin"))
+        components = (directory / "resources.csv").read_text()
+        assert "generator" in components and "api-1" in components
+        statuses.append(json.loads((directory / "verdict.json").read_text())["status"])
+
+    assert main(["report", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["schema"] == "primo-capacity/summary/v1"
+    assert [p["phase"] for p in summary["phases"]] == ["r1-cache-on", "r2-cache-on"]
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    assert (out / "report.md").is_file()
+
+    worst = max(statuses, key=["PASS", "FAIL", "INVALID"].index)
+    assert main(["gate", str(out), "--junit", str(tmp_path / "junit.xml")]) == EXPECTED_GATE[worst]
+    assert "<testcase" in (tmp_path / "junit.xml").read_text()
+
+
+def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(scenario_file(tmp_path, "60s")),
+         "--out", str(out), "--replicas", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        history = out / "r1-cache-on" / "locust_stats_history.csv"
+        deadline = time.monotonic() + 90
+        while not (history.is_file() and history.stat().st_size > 200):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "Locust never started writing stats"
+            time.sleep(0.2)
+        children = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        # Locust and the stack run in their own sessions: collect them through the stack state.
+        children += [p.pid for p in psutil.process_iter() if _belongs_to(p, tmp_path)]
+
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == 130
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    manifest = json.loads((out / "r1-cache-on" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert (out / "r1-cache-on" / "locust_stats.csv").is_file()
+    gone_by = time.monotonic() + 20
+    while (alive := [pid for pid in children if psutil.pid_exists(pid) and _alive(pid)]):
+        assert time.monotonic() < gone_by, f"still running after Ctrl-C: {alive}"
+        time.sleep(0.2)
+
+
+def _belongs_to(proc: psutil.Process, root: Path) -> bool:
+    try:
+        return any(str(root) in part for part in proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
