@@ -22,7 +22,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: $(STAMP)  ## side-by-side measurements written up in BENCHMARKS.md
-	$(BIN)/python -m benchmarks
+	$(BIN)/python benchmarks/api_costs.py
+	$(BIN)/python benchmarks/generator_cost.py --rate 1000 --seconds 15 --pairs 2
 
 up: $(STAMP)
 	$(BIN)/capacity up
