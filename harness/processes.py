@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from harness.errors import ComponentError
 
 _PR_SET_PDEATHSIG = 1
@@ -148,29 +150,59 @@ class ManagedProcess:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Signal the whole process group, then SIGKILL whatever is left after ``timeout``."""
+        """Signal the whole process group, then SIGKILL whatever is left after ``timeout``.
+
+        The leader is reaped only after its group got the final SIGKILL: while it is an unreaped
+        zombie its pid cannot be reused, so the signal cannot reach a stranger's group.
+        """
         popen = self.popen
         if popen is None:
             return
-        if popen.poll() is None:
+        if popen.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(popen.pid, self.stop_signal)
-            try:
-                popen.wait(timeout)
-            except subprocess.TimeoutExpired:
+            if not _exited(popen.pid, timeout):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait(5)
-        # Children of the leader (nginx workers, uvicorn reloaders) share its group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(popen.pid, signal.SIGKILL)
+                _exited(popen.pid, 5)
+            # Children of the leader (nginx workers) share its group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait(5)
+        else:
+            _kill_group_members(popen.pid)
 
     def kill(self) -> None:
         """SIGKILL, for fault injection: no chance to clean up."""
-        if self.popen is not None and self.popen.poll() is None:
+        if self.popen is not None and self.popen.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(5)
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for child ``pid`` to exit, without reaping it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _kill_group_members(pgid: int) -> None:
+    """SIGKILL what is left of a group whose leader was already reaped.
+
+    Safe: a pid stays reserved while any process still uses it as its group id.
+    """
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if os.getpgid(proc.pid) == pgid:
+                os.kill(proc.pid, signal.SIGKILL)
 
 
 def start_secantusd(

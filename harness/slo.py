@@ -45,10 +45,11 @@ class Check:
 
     @property
     def comparison(self) -> str:
-        return ">=" if self.metric.startswith(_AT_LEAST) else "<="
+        return ">=" if self.metric.startswith(AT_LEAST) else "<="
 
 
-_AT_LEAST = ("min_rate", "achieved_rate", "successful_samples")
+# Metrics judged as lower bounds (a check named "achieved_rate@5-35s" starts with one of them).
+AT_LEAST = ("min_rate", "achieved_rate", "successful_samples")
 
 
 @dataclass
@@ -71,15 +72,16 @@ class Verdict:
             "reasons": self.reasons,
             "windows": [list(w) for w in self.windows],
             "checks": [asdict(c) for c in self.checks],
-            "measured": _jsonable(self.measured),
+            "measured": jsonable(self.measured),
         }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """JSON has no NaN or infinity: non-finite floats become None, recursively."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -149,7 +151,7 @@ def _threshold_checks(name: str, limits: Thresholds, stats: Mapping[str, float])
         threshold = getattr(limits, metric)
         if threshold is None:
             continue
-        value = stats["rate" if metric == "min_rate" else metric]
+        value = stats["ok_rate" if metric == "min_rate" else metric]
         if metric == "min_rate":
             passed = bool(value >= threshold)
         else:
@@ -184,6 +186,7 @@ def evaluate(
 
     aggregate = latency_stats(steady)
     aggregate["rate"] = steady.shape[0] / seconds if seconds else float("nan")
+    aggregate["ok_rate"] = aggregate["rate"] * (1.0 - aggregate["error_rate"]) if seconds else 0.0
     aggregate["service_p95_ms"] = percentile(steady["latency_ms"][steady["ok"] == 1], 95)
     lateness_ms = (steady["ts"] - steady["intended"]) * 1000.0
     aggregate["late_starts"] = float((lateness_ms > late_threshold_ms).sum())
@@ -194,11 +197,13 @@ def evaluate(
         part = steady[names == endpoint]
         stats = latency_stats(part)
         stats["rate"] = part.shape[0] / seconds if seconds else float("nan")
+        stats["ok_rate"] = (part["ok"] == 1).sum() / seconds if seconds else 0.0
         per_endpoint[endpoint] = stats
     for endpoint, limits in scenario.slo.endpoints.items():
         stats = per_endpoint.get(endpoint) or {
             **latency_stats(np.empty(0, dtype=records.dtype)),
             "rate": 0.0,
+            "ok_rate": 0.0,
         }
         checks.extend(_threshold_checks(endpoint, limits, stats))
 
@@ -238,15 +243,17 @@ def evaluate(
             )
 
     window_rates = []
-    service_p95 = aggregate["service_p95_ms"]
-    service_overloaded = (
-        scenario.slo.p95_ms is not None
-        and math.isfinite(service_p95)
-        and service_p95 > scenario.slo.p95_ms
-    )
     t = records["ts"] - start  # achieved rate: requests actually started in the window
     for (begin, end), target in zip(windows, scenario.window_targets(), strict=True):
-        achieved = float(((t >= begin) & (t < end)).sum()) / (end - begin)
+        in_window = (t >= begin) & (t < end)
+        achieved = float(in_window.sum()) / (end - begin)
+        # Did the service itself (latency from the actual start) break the p95 SLO here?
+        service_p95 = percentile(records["latency_ms"][in_window & (records["ok"] == 1)], 95)
+        service_overloaded = (
+            scenario.slo.p95_ms is not None
+            and math.isfinite(service_p95)
+            and service_p95 > scenario.slo.p95_ms
+        )
         window_rates.append({"window": [begin, end], "target": target, "achieved": achieved})
         if target is None:
             continue

@@ -137,6 +137,17 @@ def test_an_open_model_shortfall_while_the_service_itself_is_slow_fails() -> Non
     assert any(c.metric.startswith("achieved_rate") and not c.passed for c in verdict.checks)
 
 
+def test_min_rate_counts_successful_requests_only() -> None:
+    # 100 req/s started, but every other one failed: 50 successful req/s
+    data = records(np.arange(0, 20, 1 / 100), [10.0] * 2000, ok=[1, 0] * 1000)
+
+    verdict = evaluate(samples(data), scenario({"min_rate": 90}), 10.0)
+
+    check = next(c for c in verdict.checks if c.metric == "min_rate")
+    assert not check.passed
+    assert check.value < 60
+
+
 def test_an_open_model_run_at_its_rate_is_valid() -> None:
     data = records(np.arange(0, 20, 1 / 100), [10.0] * 2000)
 
