@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from harness import slo
 from harness.errors import BadInputError
-from harness.samples import SAMPLE_DTYPE, Samples, read_samples
+from harness.samples import SAMPLE_DTYPE, Samples, percentile, read_samples
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -32,11 +33,9 @@ RESOURCE_COLUMNS = ("ts", "component", "pid", "cpu_percent", "rss_bytes", "host_
 SERVICE_GROUPS = ("db", "redis", "api", "nginx")
 CPU_GROUPS = (*SERVICE_GROUPS, "generator")
 
-# Validity and warning thresholds, in one place so the report can quote them.
-GENERATOR_CPU_LIMIT = 80.0  # % of one core
-MIN_ACHIEVED_SHARE = 0.95  # achieved / target
-MIN_JUDGED_SAMPLES = 100  # fewer successful requests: INVALID (as harness.slo.MIN_SAMPLES)
-MIN_SAMPLES = 500  # fewer: a warning, the tail percentiles rest on too few requests
+# The validity rules (generator CPU, achieved rate, samples to judge) are harness.slo's:
+# slo.CPU_LIMIT_PERCENT, slo.RATE_TOLERANCE, slo.MIN_SAMPLES. Warning thresholds only here.
+WARN_SAMPLES = 500  # fewer: a warning, the tail percentiles rest on too few requests
 MIN_WINDOW_S = 10.0
 TREND_P95_SHARE = 0.30  # second half vs first half of the window
 TREND_RATE_SHARE = 0.10
@@ -102,8 +101,8 @@ class PhaseData:
         return float(value) if isinstance(value, int | float) and value > 0 else None
 
     def steady(self) -> pd.DataFrame:
-        """Requests whose intended start falls inside a steady window (as ``harness.slo``)."""
-        return in_windows(self.requests, self.windows, column="intended_t")
+        """Requests that started in a steady window: the very selection ``harness.slo`` judges."""
+        return started_in(self.requests, self.windows)
 
 
 @dataclass
@@ -113,12 +112,13 @@ class StageSummary:
     end_s: float
     offered_rps: float | None
     users: int | None
-    achieved_rps: float
+    achieved_rps: float  # every request started in the window, per second
     requests: int
     p50_ms: float
     p95_ms: float
     p99_ms: float
     error_pct: float
+    ok_rps: float = math.nan  # successful requests per second (goodput): what capacity uses
 
 
 @dataclass
@@ -150,7 +150,8 @@ class PhaseSummary:
     requests: int
     successes: int
     failures: int
-    achieved_rps: float
+    achieved_rps: float  # every request (successes and failures) started in the window, per second
+    ok_rps: float  # successful requests per second (goodput): the throughput capacity is sized on
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -159,8 +160,8 @@ class PhaseSummary:
     cpu: dict[str, float]  # mean % of one core per group in the steady window
     service_cores: float
     rps_per_core: float
-    cpu_ms_per_request: float
-    api_cpu_ms_per_request: float
+    cpu_ms_per_request: float  # service CPU per request (successes and failures)
+    api_cpu_ms_per_request: float  # API CPU per SUCCESSFUL request: what replicas are sized on
     host_cores: float | None
     endpoints: list[EndpointSummary] = field(default_factory=list)
     stages: list[StageSummary] = field(default_factory=list)
@@ -186,7 +187,7 @@ class PhaseSummary:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["valid"] = self.valid
-        safe: dict[str, Any] = json_safe(data)
+        safe: dict[str, Any] = slo.jsonable(data)
         return safe
 
 
@@ -469,6 +470,8 @@ def detect_windows(requests: pd.DataFrame, *, min_len_s: float = 6.0) -> list[Wi
 
 
 def in_windows(frame: pd.DataFrame, windows: Iterable[Window], column: str = "t") -> pd.DataFrame:
+    """Rows of a time series (resources) whose ``column`` falls in a window. Requests: use
+    :func:`started_in`, which is the SLO's own selection."""
     mask = np.zeros(len(frame), dtype=bool)
     values = frame[column].to_numpy()
     for w in windows:
@@ -476,30 +479,51 @@ def in_windows(frame: pd.DataFrame, windows: Iterable[Window], column: str = "t"
     return frame[mask]
 
 
+def started_in(requests: pd.DataFrame, windows: Iterable[Window]) -> pd.DataFrame:
+    """Requests that started (actual start) in one of the windows, by ``harness.slo.window_mask``.
+
+    The one definition of "in the steady window" shared with the verdict: an open-model backlog
+    intended during the warm-up but sent in the window counts there, with its corrected latency.
+    ``requests["t"]`` is ``ts - run_start`` already, so the mask is computed with run_start 0.
+    """
+    starts = np.zeros(len(requests), dtype=[("ts", "<f8")])
+    starts["ts"] = requests["t"].to_numpy(dtype=np.float64)
+    mask = slo.window_mask(starts, [(w.start_s, w.end_s) for w in windows], 0.0)
+    return requests[mask]
+
+
 # -- summaries ---------------------------------------------------------------------------------
 
 
 def latency_percentiles(latency: pd.Series | np.ndarray) -> tuple[float, float, float]:
+    """p50, p95, p99 by ``harness.samples.percentile`` (the verdict's definition)."""
     arr = np.asarray(latency, dtype=np.float64)
-    if arr.size == 0:
-        return (math.nan, math.nan, math.nan)
-    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
-    return float(p50), float(p95), float(p99)
+    return percentile(arr, 50), percentile(arr, 95), percentile(arr, 99)
+
+
+def without_worker_share(wide: pd.DataFrame) -> pd.DataFrame:
+    """CPU columns per component with the ``generator`` column reduced to the master's own share.
+
+    The sampler counts a process's children in its own row (psutil), and the runner also samples
+    Locust's worker processes as ``generator-N``: the ``generator`` row then already holds them.
+    """
+    workers = [c for c in wide.columns if str(c).startswith("generator-")]
+    if "generator" not in wide.columns or not workers:
+        return wide
+    out = wide.copy()
+    out["generator"] = (out["generator"] - out[workers].fillna(0).sum(axis=1)).clip(lower=0)
+    return out
 
 
 def component_cpu(resources: pd.DataFrame, windows: Sequence[Window]) -> dict[str, float]:
-    """Mean CPU (% of one core) of each component in the windows, each process counted once.
-
-    The sampler counts a process's children in its own row (psutil), and the runner also samples
-    Locust's worker processes as ``generator-N``: the ``generator`` row then already holds them,
-    so it is reduced to the master's own share.
-    """
+    """Mean CPU (% of one core) of each component in the windows, each process counted once
+    (see :func:`without_worker_share`)."""
     inside = in_windows(resources, windows)
-    means = {str(k): float(v) for k, v in inside.groupby("component")["cpu_percent"].mean().items()}
-    workers = [k for k in means if k.startswith("generator-")]
-    if "generator" in means and workers:
-        means["generator"] = max(0.0, means["generator"] - sum(means[k] for k in workers))
-    return means
+    means = inside.groupby("component")["cpu_percent"].mean()
+    if means.empty:
+        return {}
+    row = without_worker_share(means.to_frame().T).iloc[0]
+    return {str(k): float(v) for k, v in row.items()}
 
 
 def cpu_by_group(resources: pd.DataFrame, windows: Sequence[Window]) -> dict[str, float]:
@@ -536,10 +560,9 @@ def endpoint_table(steady: pd.DataFrame, duration_s: float) -> list[EndpointSumm
 def stage_table(phase: PhaseData) -> list[StageSummary]:
     rows = []
     for i, w in enumerate(phase.windows):
-        part = in_windows(phase.requests, [w], column="intended_t")
+        part = started_in(phase.requests, [w])
         ok = part[part["ok"]]
         p50, p95, p99 = latency_percentiles(ok[LATENCY])
-        started = len(in_windows(phase.requests, [w]))
         rows.append(
             StageSummary(
                 index=i,
@@ -547,12 +570,13 @@ def stage_table(phase: PhaseData) -> list[StageSummary]:
                 end_s=w.end_s,
                 offered_rps=w.offered_rps,
                 users=w.users,
-                achieved_rps=started / w.duration_s if w.duration_s > 0 else math.nan,
+                achieved_rps=len(part) / w.duration_s if w.duration_s > 0 else math.nan,
                 requests=len(part),
                 p50_ms=p50,
                 p95_ms=p95,
                 p99_ms=p99,
                 error_pct=100.0 * float((~part["ok"]).mean()) if len(part) else math.nan,
+                ok_rps=len(ok) / w.duration_s if w.duration_s > 0 else math.nan,
             )
         )
     return rows
@@ -563,9 +587,9 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
     window_s = sum(w.duration_s for w in phase.windows)
     ok = steady[steady["ok"]]
     p50, p95, p99 = latency_percentiles(ok[LATENCY])
-    # achieved rate counts actual starts (as harness.slo does); the rest uses intended starts
-    started = len(in_windows(phase.requests, phase.windows))
-    achieved = started / window_s if window_s > 0 else math.nan
+    # every number below comes from the requests harness.slo judges (actual start in a window)
+    achieved = len(steady) / window_s if window_s > 0 else math.nan
+    goodput = len(ok) / window_s if window_s > 0 else math.nan
     cpu = cpu_by_group(phase.resources, phase.windows)
     service_cores = sum(cpu[g] for g in SERVICE_GROUPS) / 100.0
     host = phase.resources["host_cores"].dropna()
@@ -588,6 +612,7 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
         successes=len(ok),
         failures=len(steady) - len(ok),
         achieved_rps=achieved,
+        ok_rps=goodput,
         p50_ms=p50,
         p95_ms=p95,
         p99_ms=p99,
@@ -597,7 +622,7 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
         service_cores=service_cores,
         rps_per_core=achieved / service_cores if service_cores > 0 else math.nan,
         cpu_ms_per_request=1000.0 * service_cores / achieved if achieved > 0 else math.nan,
-        api_cpu_ms_per_request=10.0 * cpu["api"] / achieved if achieved > 0 else math.nan,
+        api_cpu_ms_per_request=10.0 * cpu["api"] / goodput if goodput > 0 else math.nan,
         host_cores=float(host.iloc[0]) if len(host) else None,
         endpoints=endpoint_table(steady, window_s),
         stages=stage_table(phase),
@@ -622,21 +647,21 @@ def validity_reasons(phase: PhaseData, s: PhaseSummary, slo_invalid: Sequence[st
         return reasons + list(slo_invalid)
     # Without the scenario harness.slo cannot judge: the same rules, from the manifest.
     busiest = max(generator_cpu(phase).items(), key=lambda kv: kv[1], default=None)
-    if busiest and busiest[1] > GENERATOR_CPU_LIMIT:
+    if busiest and busiest[1] > slo.CPU_LIMIT_PERCENT:
         reasons.append(
             f"the load generator was the limit: {busiest[0]} averaged {busiest[1]:.0f} % of a "
-            f"core (limit {GENERATOR_CPU_LIMIT:.0f} %)"
+            f"core (limit {slo.CPU_LIMIT_PERCENT:.0f} %)"
         )
     single = len(s.stages) <= 1  # a stepped run's target is its last step, not its mean
-    if single and s.target_rate and s.achieved_rps < MIN_ACHIEVED_SHARE * s.target_rate:
+    if single and s.target_rate and s.achieved_rps < slo.RATE_TOLERANCE * s.target_rate:
         reasons.append(
-            f"achieved {s.achieved_rps:.0f} req/s, below {MIN_ACHIEVED_SHARE:.0%} of the target "
+            f"achieved {s.achieved_rps:.0f} req/s, below {slo.RATE_TOLERANCE:.0%} of the target "
             f"{s.target_rate:.0f} req/s"
         )
-    if s.successes < MIN_JUDGED_SAMPLES:
+    if s.successes < slo.MIN_SAMPLES:
         reasons.append(
             f"too few samples: {s.successes} successful requests in the steady window "
-            f"(need {MIN_JUDGED_SAMPLES})"
+            f"(need {slo.MIN_SAMPLES})"
         )
     return reasons
 
@@ -651,8 +676,6 @@ def evaluate_slo(phase: PhaseData) -> tuple[str, list[dict[str, Any]], list[str]
     """(status, checks, reasons the run is invalid) from ``harness.slo`` on the exact samples."""
     if phase.scenario is None or phase.samples is None:
         return "n/a", [], []
-    from harness import slo
-
     verdict = slo.evaluate(
         phase.samples, phase.scenario, generator_cpu(phase) or None, run_start=phase.run_start
     )
@@ -680,7 +703,7 @@ def phase_warnings(phase: PhaseData, s: PhaseSummary, steady: pd.DataFrame) -> l
     # Said once: what already makes the phase INVALID is not repeated as a warning.
     invalid = " ".join(s.invalid_reasons)
     busiest = max(generator_cpu(phase).items(), key=lambda kv: kv[1], default=None)
-    if busiest and busiest[1] > GENERATOR_CPU_LIMIT and "of a core" not in invalid:
+    if busiest and busiest[1] > slo.CPU_LIMIT_PERCENT and "of a core" not in invalid:
         warnings.append(
             f"generator-bound: the load generator process {busiest[0]} used {busiest[1]:.0f} % "
             "of a core"
@@ -689,16 +712,16 @@ def phase_warnings(phase: PhaseData, s: PhaseSummary, steady: pd.DataFrame) -> l
     if not offered and s.target_rate and len(s.stages) <= 1:
         offered = [(st, s.target_rate) for st in s.stages]
     for st, rate in offered:
-        if st.achieved_rps < MIN_ACHIEVED_SHARE * rate and "achieved" not in invalid:
+        if st.achieved_rps < slo.RATE_TOLERANCE * rate and "achieved" not in invalid:
             warnings.append(
                 f"generator- or service-bound: achieved {st.achieved_rps:.0f} req/s in "
-                f"{st.start_s:.0f}-{st.end_s:.0f} s, below {MIN_ACHIEVED_SHARE:.0%} of the "
+                f"{st.start_s:.0f}-{st.end_s:.0f} s, below {slo.RATE_TOLERANCE:.0%} of the "
                 f"{rate:.0f} req/s offered"
             )
-    if s.successes < MIN_SAMPLES:
+    if s.successes < WARN_SAMPLES:
         warnings.append(
             f"too few samples: {s.successes} successful requests in the steady window; p99 and "
-            f"per-endpoint percentiles rest on few requests (want {MIN_SAMPLES}+)"
+            f"per-endpoint percentiles rest on few requests (want {WARN_SAMPLES}+)"
         )
     trend = _trend(phase)
     if trend:
@@ -764,8 +787,8 @@ def _trend(phase: PhaseData) -> str:
     if w.duration_s < MIN_WINDOW_S:
         return f"steady state not reached: the steady window is only {w.duration_s:.0f} s"
     mid = (w.start_s + w.end_s) / 2
-    first = in_windows(phase.requests, [Window(w.start_s, mid)])
-    second = in_windows(phase.requests, [Window(mid, w.end_s)])
+    first = started_in(phase.requests, [Window(w.start_s, mid)])
+    second = started_in(phase.requests, [Window(mid, w.end_s)])
     if len(first) < 50 or len(second) < 50:
         return ""
     r1, r2 = len(first), len(second)
@@ -814,12 +837,11 @@ def request_series(phase: PhaseData, bin_s: float) -> pd.DataFrame:
 def cpu_series(phase: PhaseData) -> pd.DataFrame:
     """CPU (% of one core) per group per second: wide frame indexed by t."""
     res = phase.resources.assign(second=np.floor(phase.resources["t"].to_numpy()))
-    wide = res.pivot_table(
-        index="second", columns="component", values="cpu_percent", aggfunc="mean"
-    ).sort_index()
-    workers = [c for c in wide.columns if str(c).startswith("generator-")]
-    if "generator" in wide.columns and workers:  # the master's row includes its workers
-        wide["generator"] = (wide["generator"] - wide[workers].fillna(0).sum(axis=1)).clip(lower=0)
+    wide = without_worker_share(
+        res.pivot_table(
+            index="second", columns="component", values="cpu_percent", aggfunc="mean"
+        ).sort_index()
+    )
     groups = [component_group(str(c)) for c in wide.columns]
     return wide.T.groupby(groups).sum(min_count=1).T
 
@@ -832,7 +854,7 @@ def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
         n = int(w.duration_s // block_s)
         for k in range(n):
             block = Window(w.start_s + k * block_s, w.start_s + (k + 1) * block_s)
-            part = in_windows(phase.requests, [block])
+            part = started_in(phase.requests, [block])
             ok = part[part["ok"]]
             p50, p95, _ = latency_percentiles(ok[LATENCY])
             rate = len(part) / block_s
@@ -865,14 +887,3 @@ def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
             "cpu_ms_per_request",
         ],
     )
-
-
-def json_safe(value: Any) -> Any:
-    """JSON has no NaN: turn non-finite floats into None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value

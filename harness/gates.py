@@ -31,14 +31,13 @@ import numpy as np
 from harness.analysis import BLOCK_S, PhaseData, PhaseSummary, block_metrics, load_run, read_json
 from harness.analysis import summarise_phase as _summarise
 from harness.errors import BadInputError
+from harness.slo import AT_LEAST, EXIT_CODES
 
 BASELINE_SCHEMA = "primo-capacity/baseline/v1"
 DEFAULT_MAX_REGRESSION = 10.0  # percent
 BOOTSTRAP_ROUNDS = 2000
 CONFIDENCE = 0.95
 MIN_BLOCKS = 3
-EXIT_CODES = {"PASS": 0, "FAIL": 1, "INVALID": 3}
-_AT_LEAST = {"min_rate", "achieved_rate", "successful_samples"}
 
 # metric -> (label, True when higher is worse)
 REGRESSION_METRICS: dict[str, tuple[str, bool]] = {
@@ -288,9 +287,9 @@ def slo_checks(summary: PhaseSummary) -> list[GateCheck]:
             else (f"{c['name']} {c['metric']}")
         )
         value = c.get("value")
-        # harness.slo names rate checks "achieved_rate@<start>s"; they are lower bounds
-        at_least = str(c["metric"]).split("@")[0] in _AT_LEAST
-        comparison = ">=" if at_least else str(c.get("comparison", "<="))
+        # harness.slo's own comparison (rate checks "achieved_rate@<window>" are lower bounds)
+        at_least = str(c["metric"]).startswith(AT_LEAST)
+        comparison = str(c.get("comparison") or (">=" if at_least else "<="))
         checks.append(
             GateCheck(
                 phase=summary.phase,

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from harness.analysis import CPU_GROUPS, StageSummary, Window
+from harness.slo import RATE_TOLERANCE
 from harness.usl import USLFit
 
 COLORS = {
@@ -64,7 +65,8 @@ def throughput_vs_replicas(
     fits: Mapping[str, USLFit | None],
     target_rps: float | None = None,
 ) -> None:
-    """Measured throughput per replica count, the USL fit and the ideal linear line per group."""
+    """Measured goodput (successful req/s of the valid phases) per replica count, the USL fit
+    and the ideal linear line per group."""
     max_n = max((n for pts in groups.values() for n, _ in pts), default=1)
     grid = np.linspace(1, max(2 * max_n, 4), 200)
     for i, (label, points) in enumerate(groups.items()):
@@ -83,8 +85,8 @@ def throughput_vs_replicas(
             alpha=0.7,
             label=f"{label}: ideal linear",
         )
-        if len({n for n, _ in fit.points}) < 2:
-            continue  # one replica count: there is no fit to draw, only the ideal line
+        if len({n for n, _ in fit.points}) < 2 or not fit.converged:
+            continue  # one replica count or a failed fit: no curve to draw, only the ideal line
         model = [fit.throughput(float(n)) for n in grid]
         ax.plot(
             grid,
@@ -102,11 +104,11 @@ def throughput_vs_replicas(
             color="black",
             linestyle="--",
             linewidth=1,
-            label=f"target {target_rps:.0f} req/s",
+            label=f"target {target_rps:.0f} successful req/s",
         )
     ax.set_title("Throughput vs replicas (Universal Scalability Law)")
     ax.set_xlabel("API replicas (N)")
-    ax.set_ylabel("achieved throughput (req/s)")
+    ax.set_ylabel("goodput (successful req/s)")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
@@ -154,7 +156,7 @@ def latency_vs_load(
 
 def _load(stage: StageSummary) -> float:
     offered = stage.offered_rps
-    if offered and stage.achieved_rps >= 0.95 * offered:
+    if offered and stage.achieved_rps >= RATE_TOLERANCE * offered:
         return offered
     return stage.achieved_rps
 

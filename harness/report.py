@@ -21,16 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import plots
+from harness import plots, slo
 from harness.analysis import (
-    GENERATOR_CPU_LIMIT,
-    MIN_ACHIEVED_SHARE,
-    MIN_JUDGED_SAMPLES,
     PhaseData,
     PhaseSummary,
     StageSummary,
     cpu_series,
-    json_safe,
     load_run,
     request_series,
     slo_thresholds,
@@ -80,6 +76,7 @@ class CapacityPlan:
     monthly_cost_usl: float | None = None
     monthly_cost_cpu70: float | None = None
     database_bound: bool = False
+    excluded: list[str] = field(default_factory=list)  # "run/phase: why" left out of the fit
 
 
 @dataclass
@@ -117,16 +114,32 @@ def analyse(
     multi_run = len({s.run for s in summaries}) > 1
     groups: dict[str, list[tuple[int, float]]] = {}
     members: dict[str, list[PhaseSummary]] = {}
+    excluded: dict[str, list[str]] = {}
     knees = {s.key: k for p, s in zip(phases, summaries, strict=True) if (k := find_knee(p, s))}
     for s in summaries:
         label = (f"{s.run} " if multi_run else "") + f"cache {'on' if s.cache else 'off'}"
-        # A stepped run's capacity is its knee (the highest rate inside the SLO), not its mean.
-        knee = knees.get(s.key)
-        throughput = knee["knee_achieved_rps"] if knee and knee["knee_achieved_rps"] else None
-        groups.setdefault(label, []).append((s.replicas, throughput or s.achieved_rps))
         members.setdefault(label, []).append(s)
+        points = groups.setdefault(label, [])
+        left_out = excluded.setdefault(label, [])
+        if not s.valid:
+            # An INVALID phase's throughput is the generator's limit, not the service's.
+            left_out.append(f"{s.key} (INVALID: {'; '.join(s.invalid_reasons)})")
+            continue
+        # Capacity is goodput (successful req/s). A stepped run's is its knee (the highest step
+        # inside the SLO), not its mean.
+        knee = knees.get(s.key)
+        throughput = knee["knee_ok_rps"] if knee and knee["knee_ok_rps"] else None
+        points.append((s.replicas, throughput or s.ok_rps))
     plans = [
-        plan_capacity(label, groups[label], members[label], target_rate, cores_per_replica, price)
+        plan_capacity(
+            label,
+            groups[label],
+            members[label],
+            target_rate,
+            cores_per_replica,
+            price,
+            excluded=excluded[label],
+        )
         for label in groups
     ]
     warnings = [f"{s.run}/{s.phase}: INVALID — {r}" for s in summaries for r in s.invalid_reasons]
@@ -152,12 +165,18 @@ def plan_capacity(
     target_rate: float,
     cores_per_replica: float,
     price: PriceTable | None,
+    *,
+    excluded: Sequence[str] = (),
 ) -> CapacityPlan:
+    """Replicas for ``target_rate`` from the USL fit of ``points`` (replicas, successful req/s of
+    the valid phases) and from the API CPU per successful request at the autoscaling target."""
     fit = fit_usl(points)
     note = fit.note if fit else "no usable throughput measurement"
     replicas_usl = fit.replicas_for(target_rate) if fit else None
     single = fit is not None and len({n for n, _ in fit.points}) == 1
-    if fit and single:
+    if fit and not fit.converged:
+        replicas_usl = None  # a failed fit gives no answer, not a linear guess
+    elif fit and single:
         # One replica count says nothing about scaling: do not dress a guess up as an answer.
         linear = fit.replicas_for(target_rate)
         replicas_usl = None
@@ -175,8 +194,14 @@ def plan_capacity(
             "the database, not the API, limits these phases: more replicas will not raise "
             "their throughput"
         )
-    offered_bound = all(
-        s.target_rate and s.achieved_rps >= MIN_ACHIEVED_SHARE * s.target_rate for s in members
+    if excluded:
+        note = (note + "; " if note else "") + (
+            "left out of the fit because their throughput is not the service's: "
+            + ", ".join(excluded)
+        )
+    valid = [s for s in members if s.valid]
+    offered_bound = bool(valid) and all(
+        s.target_rate and s.achieved_rps >= slo.RATE_TOLERANCE * s.target_rate for s in valid
     )
     if fit and offered_bound:
         note = (note + "; " if note else "") + (
@@ -184,15 +209,17 @@ def plan_capacity(
             "asked for, not the ceiling: the fit is a lower bound (a stepped stress run finds "
             "the ceiling)"
         )
-    valid = [s for s in members if s.valid] or members
     per_request = [
-        s.api_cpu_ms_per_request for s in valid if math.isfinite(s.api_cpu_ms_per_request)
+        s.api_cpu_ms_per_request
+        for s in (valid or members)
+        if math.isfinite(s.api_cpu_ms_per_request)
     ]
     api_ms = statistics.median(per_request) if per_request else math.nan
     replicas_cpu = replicas_for_cpu_target(
         target_rate, api_ms, cpu_target=CPU_TARGET, cores_per_replica=cores_per_replica
     )
     plan = CapacityPlan(label, fit, replicas_usl, note, api_ms, replicas_cpu)
+    plan.excluded = list(excluded)
     plan.database_bound = any(s.database_bound for s in members)
     if price is not None:
         if replicas_usl is not None:
@@ -221,9 +248,9 @@ def find_knee(phase: PhaseData, summary: PhaseSummary) -> dict[str, Any] | None:
             problems.append(f"p95 {stage.p95_ms:.0f} ms ≥ {p95_limit:g} ms")
         if not stage.error_pct / 100.0 < error_limit:
             problems.append(f"errors {stage.error_pct:.2f} % ≥ {100 * error_limit:g} %")
-        if stage.offered_rps and stage.achieved_rps < MIN_ACHIEVED_SHARE * offered:
+        if stage.offered_rps and stage.achieved_rps < slo.RATE_TOLERANCE * offered:
             problems.append(
-                f"achieved {stage.achieved_rps:.0f} < {MIN_ACHIEVED_SHARE:.0%} of "
+                f"achieved {stage.achieved_rps:.0f} < {slo.RATE_TOLERANCE:.0%} of "
                 f"{offered:.0f} req/s"
             )
         if problems:
@@ -235,6 +262,7 @@ def find_knee(phase: PhaseData, summary: PhaseSummary) -> dict[str, Any] | None:
         "phase": summary.phase,
         "knee_offered_rps": (knee.offered_rps or knee.achieved_rps) if knee else None,
         "knee_achieved_rps": knee.achieved_rps if knee else None,
+        "knee_ok_rps": knee.ok_rps if knee else None,  # goodput: what the USL fit uses
         "knee_p95_ms": knee.p95_ms if knee else None,
         "knee_users": knee.users if knee else None,
         "broke_at_rps": (broke.offered_rps or broke.achieved_rps) if broke else None,
@@ -346,6 +374,9 @@ def summary_document(a: Analysis) -> dict[str, Any]:
             {
                 "group": p.group,
                 "points": [list(pt) for pt in a.groups[p.group]],
+                "throughput": "successful req/s (goodput) of the valid phases",
+                "excluded": p.excluded,
+                "converged": p.fit.converged if p.fit else None,
                 "lambda": p.fit.lam if p.fit else None,
                 "sigma": p.fit.sigma if p.fit else None,
                 "kappa": p.fit.kappa if p.fit else None,
@@ -364,7 +395,7 @@ def summary_document(a: Analysis) -> dict[str, Any]:
                     "target_rate": a.target_rate,
                     "replicas_usl": p.replicas_usl,
                     "usl_note": p.usl_note,
-                    "api_cpu_ms_per_request": p.api_cpu_ms_per_request,
+                    "api_cpu_ms_per_request": p.api_cpu_ms_per_request,  # per successful one
                     "replicas_cpu70": p.replicas_cpu70,
                     "monthly_cost_usl": p.monthly_cost_usl,
                     "monthly_cost_cpu70": p.monthly_cost_cpu70,
@@ -378,7 +409,7 @@ def summary_document(a: Analysis) -> dict[str, Any]:
         "warnings": a.warnings,
     }
     # JSON has no NaN or infinity.
-    safe: dict[str, Any] = json_safe(doc)
+    safe: dict[str, Any] = slo.jsonable(doc)
     return safe
 
 
@@ -427,7 +458,8 @@ def phase_table(a: Analysis) -> Table:
         "replicas",
         "cache",
         "balancer",
-        "req/s",
+        "req/s (all)",
+        "ok req/s",
         "p50 ms",
         "p95 ms",
         "p99 ms",
@@ -452,6 +484,7 @@ def phase_table(a: Analysis) -> Table:
                 "on" if s.cache else "off",
                 s.balancer,
                 fmt(s.achieved_rps, 1),
+                fmt(s.ok_rps, 1),
                 fmt(s.p50_ms, 1),
                 fmt(s.p95_ms, 1),
                 fmt(s.p99_ms, 1),
@@ -503,6 +536,7 @@ def stage_tables(a: Analysis) -> list[Table]:
                 fmt(st.offered_rps, 0),
                 fmt(st.users),
                 fmt(st.achieved_rps, 1),
+                fmt(st.ok_rps, 1),
                 str(st.requests),
                 fmt(st.p50_ms, 1),
                 fmt(st.p95_ms, 1),
@@ -518,7 +552,8 @@ def stage_tables(a: Analysis) -> list[Table]:
                     "window s",
                     "offered req/s",
                     "users",
-                    "achieved req/s",
+                    "achieved req/s (all)",
+                    "ok req/s",
                     "requests",
                     "p50 ms",
                     "p95 ms",
@@ -536,11 +571,11 @@ def capacity_table(a: Analysis) -> Table:
     cost = a.price is not None
     headers = [
         "group",
-        "USL lambda (req/s)",
+        "USL lambda (ok req/s per replica)",
         "sigma (contention)",
         "kappa (coherency)",
-        f"replicas for {a.target_rate:.0f} req/s (USL)",
-        "API CPU ms/req",
+        f"replicas for {a.target_rate:.0f} ok req/s (USL)",
+        "API CPU ms per ok req",
         f"replicas at {CPU_TARGET:.0%} CPU",
     ]
     if cost:
@@ -568,6 +603,8 @@ def _usl_cell(p: CapacityPlan) -> str:
         return str(p.replicas_usl)
     if p.fit is None:
         return "—"
+    if not p.fit.converged:
+        return "unknown (the fit failed)"
     if len({n for n, _ in p.fit.points}) == 1:
         return "unknown (one replica count)"
     return "not reachable"
@@ -602,6 +639,8 @@ def answer_lines(a: Analysis) -> list[str]:
         single = p.fit is not None and len({n for n, _ in p.fit.points}) == 1
         if p.replicas_usl:
             usl_text = f"{p.replicas_usl} replica(s) by the USL fit"
+        elif p.fit and not p.fit.converged:
+            usl_text = "replicas unknown (the USL fit failed)"
         elif single:
             usl_text = "replicas unknown (one replica count measured: scaling cannot be fitted)"
         elif p.fit:
@@ -614,12 +653,14 @@ def answer_lines(a: Analysis) -> list[str]:
             usl_text += "; the database is the limit, so replicas alone will not get there"
         cpu_text = (
             f"{p.replicas_cpu70} replica(s) to stay at {CPU_TARGET:.0%} CPU "
-            f"({p.api_cpu_ms_per_request:.2f} ms of API CPU per request, "
+            f"({p.api_cpu_ms_per_request:.2f} ms of API CPU per successful request, "
             f"{a.cores_per_replica:g} core(s) per replica)"
             if p.replicas_cpu70
             else "CPU per request unknown"
         )
-        line = f"{p.group}: for {a.target_rate:.0f} req/s, {usl_text}; {cpu_text}"
+        line = f"{p.group}: for {a.target_rate:.0f} successful req/s, {usl_text}; {cpu_text}"
+        if p.excluded:
+            line += f" (left out of the fit as INVALID: {', '.join(_keys(p.excluded))})"
         if a.price and p.monthly_cost_cpu70 is not None:
             line += f"; about {p.monthly_cost_cpu70:,.0f} {a.price.currency}/month at that size"
         lines.append(line + ".")
@@ -712,12 +753,15 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
             "phases",
             "Phase comparison",
             notes=[
-                "Steady window only. req/s counts successes and failures; percentiles are exact "
-                "over successful requests. CPU is the mean % of one core (api = all replicas); "
-                "req/s per core and CPU ms/req use the service components (db, redis, api, "
-                f"nginx), not the generator. A phase is INVALID when the generator's CPU exceeds "
-                f"{GENERATOR_CPU_LIMIT:.0f} %, it achieved under {MIN_ACHIEVED_SHARE:.0%} of its "
-                f"target, or it has fewer than {MIN_JUDGED_SAMPLES} successful samples.",
+                "Steady window only: the requests that started in it, exactly the ones the SLO "
+                "verdict judges. req/s (all) counts successes and failures; ok req/s counts "
+                "successes only (goodput); percentiles are exact over successful requests. CPU is "
+                "the mean % of one core (api = all replicas); req/s per core and CPU ms/req use "
+                "the service components (db, redis, api, nginx), not the generator, and all "
+                "requests. A phase is INVALID when a generator process's CPU exceeds "
+                f"{slo.CPU_LIMIT_PERCENT:.0f} %, it achieved under {slo.RATE_TOLERANCE:.0%} of "
+                f"its target while the service kept its p95, or it has fewer than "
+                f"{slo.MIN_SAMPLES} successful samples.",
                 *db_note,
             ],
             tables=[phase_table(a)],
@@ -727,10 +771,12 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
             "capacity",
             f"Capacity for {a.target_rate:.0f} req/s",
             notes=[
-                f"Replicas from the USL fit: the smallest N whose fitted throughput reaches the "
-                f"target. Replicas at {CPU_TARGET:.0%} CPU: enough replicas that each one's API "
-                f"CPU at the target rate stays at the strategy's autoscaling target, with "
-                f"{a.cores_per_replica:g} core(s) per replica.",
+                f"Capacity is sized on successful requests per second (goodput). Replicas from "
+                f"the USL fit: the smallest N whose fitted goodput reaches the target; the fit "
+                f"uses valid phases only (an INVALID phase's throughput is the load generator's "
+                f"limit). Replicas at {CPU_TARGET:.0%} CPU: enough replicas that each one's API "
+                f"CPU per successful request at the target rate stays at the strategy's "
+                f"autoscaling target, with {a.cores_per_replica:g} core(s) per replica.",
                 *scaling_notes,
             ],
             tables=[capacity_table(a)],
@@ -764,6 +810,11 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
     return sections
 
 
+def _keys(excluded: Sequence[str]) -> list[str]:
+    """``run/phase`` of each ``"run/phase (INVALID: why)"`` entry."""
+    return [e.split(" (", 1)[0] for e in excluded]
+
+
 def _step(k: dict[str, Any], which: str) -> str:
     """``which`` is ``knee`` or ``broke_at``."""
     rate = k["knee_offered_rps" if which == "knee" else "broke_at_rps"]
@@ -782,7 +833,7 @@ def _knee_text(k: dict[str, Any], *, short: bool = False) -> str:
             f" (the highest step, in order, with p95 < {k['p95_limit_ms']:g} ms, errors < "
             f"{100 * k['error_limit']:g} %"
             + (
-                f" and ≥ {MIN_ACHIEVED_SHARE:.0%} of the offered rate"
+                f" and ≥ {slo.RATE_TOLERANCE:.0%} of the offered rate"
                 if k["rates_are"] == "offered"
                 else ""
             )

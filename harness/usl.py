@@ -3,7 +3,9 @@
 lambda is the throughput of one replica, sigma the contention (serialised share of the work),
 kappa the coherency cost (cross-talk growing with N²). Fitted with bounds ≥ 0; with two replica
 counts or fewer the three parameters are under-determined and kappa is held at 0 (Amdahl's law),
-with a note.
+with a note. When ``curve_fit`` fails (no convergence, bad input) the result is a fit marked
+``converged=False`` that assumes linear scaling from the smallest replica count, with a plain note,
+so that a report can still be written.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class USLFit:
     points: tuple[tuple[int, float], ...]
     determined: bool  # three or more distinct replica counts
     note: str = ""
+    converged: bool = True  # False: curve_fit failed; lam is a linear guess, sigma = kappa = 0
 
     def throughput(self, n: float) -> float:
         return float(usl(n, self.lam, self.sigma, self.kappa))
@@ -84,34 +87,60 @@ def fit_usl(points: Sequence[tuple[int, float]]) -> USLFit | None:
                 "estimated; the line assumes linear scaling"
             ),
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OptimizeWarning)
-        if len(distinct) == 2:
-            params, _ = curve_fit(
-                lambda n, lam, sigma: usl(n, lam, sigma, 0.0),
-                n_arr,
-                x_arr,
-                p0=[guess, 0.01],
-                bounds=([0.0, 0.0], [np.inf, 1.0]),
-            )
-            return USLFit(
-                lam=float(params[0]),
-                sigma=float(params[1]),
-                kappa=0.0,
-                points=tuple(clean),
-                determined=False,
-                note=(
-                    "two replica counts only: the fit is under-determined, so coherency (kappa) is "
-                    "held at 0; run three or more replica counts for a full fit"
-                ),
-            )
-        params, _ = curve_fit(
-            usl,
-            n_arr,
-            x_arr,
-            p0=[guess, 0.01, 0.0001],
-            bounds=([0.0, 0.0, 0.0], [np.inf, 1.0, 1.0]),
-            maxfev=20000,
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            if len(distinct) == 2:
+                params, _ = curve_fit(
+                    lambda n, lam, sigma: usl(n, lam, sigma, 0.0),
+                    n_arr,
+                    x_arr,
+                    p0=[guess, 0.01],
+                    bounds=([0.0, 0.0], [np.inf, 1.0]),
+                )
+            else:
+                params, _ = curve_fit(
+                    usl,
+                    n_arr,
+                    x_arr,
+                    p0=[guess, 0.01, 0.0001],
+                    bounds=([0.0, 0.0, 0.0], [np.inf, 1.0, 1.0]),
+                    maxfev=20000,
+                )
+    except (RuntimeError, ValueError) as exc:
+        return USLFit(
+            lam=guess,
+            sigma=0.0,
+            kappa=0.0,
+            points=tuple(clean),
+            determined=False,
+            note=(
+                f"the USL fit failed ({_first_line(exc)}): contention and coherency could not be "
+                "estimated from these points; the line assumes linear scaling"
+            ),
+            converged=False,
+        )
+    if not np.all(np.isfinite(params)):
+        return USLFit(
+            lam=guess,
+            sigma=0.0,
+            kappa=0.0,
+            points=tuple(clean),
+            determined=False,
+            note="the USL fit gave no finite parameters; the line assumes linear scaling",
+            converged=False,
+        )
+    if len(distinct) == 2:
+        return USLFit(
+            lam=float(params[0]),
+            sigma=float(params[1]),
+            kappa=0.0,
+            points=tuple(clean),
+            determined=False,
+            note=(
+                "two replica counts only: the fit is under-determined, so coherency (kappa) is "
+                "held at 0; run three or more replica counts for a full fit"
+            ),
         )
     return USLFit(
         lam=float(params[0]),
@@ -120,6 +149,11 @@ def fit_usl(points: Sequence[tuple[int, float]]) -> USLFit | None:
         points=tuple(clean),
         determined=True,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def replicas_for_cpu_target(

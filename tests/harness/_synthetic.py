@@ -47,6 +47,10 @@ class PhaseSpec:
     error_status: int = 500
     error_endpoint: str | None = None  # None: failures spread over the endpoints
     achieved_share: float = 1.0  # < 1: the generator could not offer the load
+    # > 0: the (open-model) generator stalled for the last stall_s of the warm-up and sent that
+    # backlog in the first half second of the steady window: intended in the warm-up, actually
+    # started in the window, with the stall in its corrected latency.
+    stall_s: float = 0.0
     cpu: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CPU))
     status: str = "complete"
     balancer: str = "nginx"
@@ -101,7 +105,11 @@ def _requests(spec: PhaseSpec) -> np.ndarray:
     stage = np.minimum((t // spec.stage_s).astype(int), len(spec.rates) - 1)
     medians = np.resize(np.asarray(spec.latency_ms, dtype=float), len(spec.rates))
     median = medians[stage]
-    median = np.where(t < spec.warmup_s, spec.warmup_latency_ms, median)
+    sent = t.copy()
+    if spec.stall_s:
+        stalled = np.flatnonzero((t >= spec.warmup_s - spec.stall_s) & (t < spec.warmup_s))
+        sent[stalled] = spec.warmup_s + 0.5 * np.arange(stalled.size) / max(stalled.size, 1)
+    median = np.where(sent < spec.warmup_s, spec.warmup_latency_ms, median)
     if spec.block_noise:
         factors = rng.lognormal(0.0, spec.block_noise, size=int(spec.duration_s // 5) + 1)
         median = median * factors[(t // 5).astype(int)]
@@ -111,10 +119,10 @@ def _requests(spec: PhaseSpec) -> np.ndarray:
     if spec.error_endpoint is not None:
         ok |= endpoint != ENDPOINTS.index(spec.error_endpoint)
     records = np.zeros(n, dtype=SAMPLE_DTYPE)
-    records["ts"] = RUN_START + t
+    records["ts"] = RUN_START + sent
     records["intended"] = RUN_START + t
     records["latency_ms"] = latency
-    records["co_latency_ms"] = latency
+    records["co_latency_ms"] = latency + (sent - t) * 1000.0
     records["endpoint"] = endpoint
     records["status"] = np.where(ok, 200, spec.error_status)
     records["ok"] = ok

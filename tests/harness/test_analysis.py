@@ -5,13 +5,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import slo
 from harness.analysis import (
     block_metrics,
     component_group,
+    cpu_series,
     load_run,
     summarise_phase,
 )
 from harness.samples import read_samples
+from harness.scenario import load_scenario
 from tests.harness._synthetic import RUN_START, PhaseSpec, make_run
 
 
@@ -33,7 +36,7 @@ def test_percentiles_equal_numpys_over_the_steady_successes(tmp_path: Path) -> N
     summary = summarise_phase(load_run(run)[0])
 
     records = read_samples(run / "r1-cache-on" / "samples").records
-    t = records["intended"] - RUN_START
+    t = records["ts"] - RUN_START  # by actual start, as harness.slo
     steady_ok = records[(t >= 5.0) & (t < 30.0) & (records["ok"] == 1)]
     expected = np.percentile(steady_ok["co_latency_ms"], [50, 95, 99])
     assert [summary.p50_ms, summary.p95_ms, summary.p99_ms] == pytest.approx(expected, rel=1e-12)
@@ -201,3 +204,55 @@ def test_errors_from_one_endpoint_name_the_endpoint_and_locusts_message(tmp_path
     cause = next(w for w in summary.warnings if "dominated by one cause" in w)
     assert "100% on POST /api/tasks" in cause
     assert "HTTPError(500)" in cause
+
+
+def test_a_backlog_sent_in_the_window_counts_in_the_report_exactly_as_in_the_verdict(
+    tmp_path: Path,
+) -> None:
+    # The generator stalled for the last 3 s of the warm-up: 300 requests intended then were sent
+    # at the start of the window, with up to 3 s of stall in their corrected latency.
+    run = make_run(tmp_path, [PhaseSpec(rates=(100.0,), warmup_s=5.0, stall_s=3.0)])
+    phase = load_run(run)[0]
+
+    summary = summarise_phase(phase)
+    samples = read_samples(run / "r1-cache-on" / "samples")
+    verdict = slo.evaluate(samples, load_scenario(str(run / "synthetic.toml")))
+
+    aggregate = verdict.measured["aggregate"]
+    assert summary.p95_ms == aggregate["p95_ms"]
+    assert summary.p50_ms == aggregate["p50_ms"]
+    assert summary.p99_ms == aggregate["p99_ms"]
+    assert summary.requests == aggregate["requests"]
+    assert summary.slo_status == verdict.status
+    (stage,) = summary.stages
+    assert stage.p95_ms == aggregate["p95_ms"]
+    # ...and selecting by intended start would have hidden the backlog
+    records = samples.records
+    intended = records["intended"] - RUN_START
+    by_intent = records[(intended >= 5.0) & (intended < 30.0) & (records["ok"] == 1)]
+    assert np.percentile(by_intent["co_latency_ms"], 95) < 100.0 < summary.p95_ms
+    blocks = block_metrics(phase)
+    assert blocks["requests"].sum() == summary.requests
+
+
+def test_capacity_throughput_counts_successful_requests_only(tmp_path: Path) -> None:
+    cpu = {"db": 30.0, "redis": 10.0, "api-1": 40.0, "nginx": 10.0, "generator": 30.0}
+    run = make_run(tmp_path, [PhaseSpec(rates=(200.0,), error_rate=0.25, cpu=cpu)])
+
+    summary = summarise_phase(load_run(run)[0])
+
+    assert summary.achieved_rps == pytest.approx(200.0, rel=0.01)
+    assert summary.ok_rps == pytest.approx(summary.successes / summary.window_s)
+    assert summary.ok_rps == pytest.approx(150.0, rel=0.05)
+    assert summary.stages[0].ok_rps == pytest.approx(summary.ok_rps)
+    # 40 % of a core of API for ~150 successful req/s: ~2.7 ms per successful request
+    assert summary.api_cpu_ms_per_request == pytest.approx(400.0 / summary.ok_rps)
+
+
+def test_the_cpu_series_counts_generator_workers_once(tmp_path: Path) -> None:
+    cpu = {"db": 20.0, "api-1": 40.0, "generator": 150.0, "generator-1": 70.0, "generator-2": 70.0}
+    run = make_run(tmp_path, [PhaseSpec(cpu=cpu)])
+
+    series = cpu_series(load_run(run)[0])
+
+    assert series["generator"].to_numpy() == pytest.approx(150.0)

@@ -8,8 +8,12 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from harness import slo
+from harness.analysis import load_run, summarise_phase
 from harness.cli import main
-from harness.gates import BASELINE_SCHEMA, bootstrap_change, load_baseline
+from harness.gates import BASELINE_SCHEMA, EXIT_CODES, bootstrap_change, load_baseline, slo_checks
+from harness.samples import read_samples
+from harness.scenario import load_scenario
 from tests.harness._synthetic import PhaseSpec, make_run
 
 
@@ -264,3 +268,30 @@ def test_with_too_few_blocks_for_noise_the_threshold_alone_decides(tmp_path: Pat
     row = next(line for line in markdown.read_text().splitlines() if "| p95 latency (ms) |" in line)
     assert "noise unknown" in row
     assert "| FAIL |" in row
+
+
+def test_the_gate_and_the_report_judge_the_same_backlogged_samples(tmp_path: Path) -> None:
+    # an open-model backlog: intended during the warm-up, sent in the steady window
+    run = make_run(tmp_path, [PhaseSpec(rates=(100.0,), stall_s=3.0)])
+    summary = summarise_phase(load_run(run)[0])
+    verdict = slo.evaluate(
+        read_samples(run / "r1-cache-on" / "samples"), load_scenario(str(run / "synthetic.toml"))
+    )
+
+    p95 = next(c for c in slo_checks(summary) if c.name == "p95_ms")
+
+    assert p95.current == summary.p95_ms == verdict.measured["aggregate"]["p95_ms"]
+    assert p95.verdict == ("FAIL" if summary.p95_ms > 200.0 else "PASS")
+    assert main(["gate", str(run)]) == verdict.exit_code
+
+
+def test_rate_checks_are_lower_bounds_and_exit_codes_are_the_verdicts(tmp_path: Path) -> None:
+    run = make_run(tmp_path, [PhaseSpec(achieved_share=0.7)])
+    summary = summarise_phase(load_run(run)[0])
+
+    checks = slo_checks(summary)
+
+    rate = next(c for c in checks if c.name.startswith("achieved_rate@"))
+    assert rate.threshold.startswith(">= ")
+    assert rate.verdict == "INVALID"
+    assert EXIT_CODES is slo.EXIT_CODES

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from harness import usl as usl_module
 from harness.cli import main
-from harness.report import SUMMARY_SCHEMA, analyse, load_price_table
+from harness.report import SUMMARY_SCHEMA, analyse, load_price_table, write_report
 from harness.usl import usl
 from tests.harness._synthetic import PhaseSpec, make_run
 
@@ -16,17 +17,20 @@ OFFERED = 600.0
 API_MS_PER_REQUEST = 5.6
 
 
-def _scaling_phase(n: int) -> PhaseSpec:
-    """A phase that could only carry X(n) of the offered 600 req/s, at 5.6 ms of API CPU each."""
+def _scaling_phase(n: int, generator_cpu: float = 30.0) -> PhaseSpec:
+    """A phase whose service could only carry X(n) of the offered 600 req/s, at 5.6 ms of API CPU
+    each. The service is the limit (its latency breaks the 200 ms p95 SLO), so the phase is a
+    valid FAIL, not INVALID; ``generator_cpu`` above 80 % makes it generator-bound instead."""
     x = float(usl(n, LAM, SIGMA, KAPPA))
     api = API_MS_PER_REQUEST * x / 10.0  # % of a core: ms/request x req/s / 1000 x 100
-    cpu = {"db": 20.0, "redis": 5.0, "nginx": 5.0, "generator": 30.0}
+    cpu = {"db": 20.0, "redis": 5.0, "nginx": 5.0, "generator": generator_cpu}
     cpu.update({f"api-{i + 1}": api / n for i in range(n)})
     return PhaseSpec(
         name=f"r{n}-cache-on",
         replicas=n,
         rates=(OFFERED,),
         achieved_share=x / OFFERED,
+        latency_ms=(300.0,),
         cpu=cpu,
         seed=n,
     )
@@ -291,3 +295,72 @@ def test_the_knee_of_a_closed_model_run_is_named_by_its_users_and_achieved_rate(
     assert knee["knee_users"] == 40
     assert knee["knee_offered_rps"] == pytest.approx(250.0, rel=0.02)
     assert knee["broke_at_users"] == 80
+
+
+def test_invalid_phases_are_left_out_of_the_usl_fit_and_the_report_says_so(
+    tmp_path: Path,
+) -> None:
+    phases = [_scaling_phase(n) for n in (1, 2, 4)] + [_scaling_phase(8, generator_cpu=95.0)]
+    run = make_run(tmp_path, phases)
+
+    analysis = analyse([run], target_rate=300.0)
+
+    by_phase = {s.phase: s for s in analysis.summaries}
+    assert not by_phase["r8-cache-on"].valid
+    assert all(by_phase[f"r{n}-cache-on"].valid for n in (1, 2, 4))
+    (plan,) = analysis.plans
+    assert [n for n, _ in analysis.groups[plan.group]] == [1, 2, 4]
+    assert plan.fit is not None
+    assert {n for n, _ in plan.fit.points} == {1, 2, 4}
+    assert len(plan.excluded) == 1
+    assert plan.excluded[0].startswith(f"{run.name}/r8-cache-on")
+    assert "INVALID" in plan.excluded[0]
+    assert "generator" in plan.excluded[0]
+    assert "left out of the fit" in plan.usl_note
+    out = tmp_path / "out"
+    write_report(analysis, out)
+    text = (out / "report.md").read_text()
+    assert f"left out of the fit as INVALID: {run.name}/r8-cache-on" in text
+    usl_doc = json.loads((out / "summary.json").read_text())["usl"][0]
+    assert usl_doc["excluded"] == plan.excluded
+    assert [pt[0] for pt in usl_doc["points"]] == [1, 2, 4]
+
+
+def test_usl_points_are_successful_requests_per_second(tmp_path: Path) -> None:
+    phases = [
+        PhaseSpec(name=f"r{n}-cache-on", replicas=n, rates=(100.0,), error_rate=0.2, seed=n)
+        for n in (1, 2)
+    ]
+    run = make_run(tmp_path, phases)
+
+    analysis = analyse([run], target_rate=300.0)
+
+    (points,) = analysis.groups.values()
+    for (n, x), s in zip(points, analysis.summaries, strict=True):
+        assert s.valid, s.invalid_reasons
+        assert (n, x) == (s.replicas, s.ok_rps)
+        assert x == pytest.approx(0.8 * s.achieved_rps, rel=0.05)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("Optimal parameters not found"), ValueError("x")])
+def test_a_failed_usl_fit_is_reported_not_raised(
+    tmp_path: Path,
+    scaling_run: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(usl_module, "curve_fit", fail)
+
+    analysis = analyse([scaling_run], target_rate=300.0)
+    write_report(analysis, tmp_path)
+
+    (plan,) = analysis.plans
+    assert plan.fit is not None
+    assert not plan.fit.converged
+    assert plan.replicas_usl is None
+    assert "the USL fit failed" in plan.usl_note
+    assert plan.replicas_cpu70 == 3  # the CPU sizing does not need the fit
+    assert "replicas unknown (the USL fit failed)" in (tmp_path / "report.md").read_text()

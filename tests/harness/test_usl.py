@@ -78,3 +78,35 @@ def test_replicas_for_the_cpu_target_keep_each_replica_at_70_percent(
 
 def test_replicas_for_the_cpu_target_are_unknown_without_a_cpu_measurement() -> None:
     assert replicas_for_cpu_target(1000.0, math.nan) is None
+
+
+@pytest.mark.parametrize(
+    ("points", "error"),
+    [
+        ([(1, 100.0), (2, 180.0)], RuntimeError("Optimal parameters not found")),
+        ([(1, 100.0), (2, 180.0), (4, 300.0)], ValueError("array must not contain infs or NaNs")),
+    ],
+)
+def test_a_curve_fit_that_fails_gives_an_unconverged_fit_with_a_plain_note(
+    monkeypatch: pytest.MonkeyPatch, points: list[tuple[int, float]], error: Exception
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr("harness.usl.curve_fit", fail)
+
+    fit = fit_usl(points)
+
+    assert fit is not None
+    assert not fit.converged
+    assert not fit.determined
+    assert fit.note.startswith("the USL fit failed")
+    assert str(error) in fit.note
+    assert fit.lam == pytest.approx(100.0)  # linear from the smallest replica count
+
+
+def test_a_fit_that_converges_says_so() -> None:
+    fit = fit_usl([(1, 100.0), (2, 180.0), (4, 300.0)])
+
+    assert fit is not None
+    assert fit.converged
