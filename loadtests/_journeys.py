@@ -1,8 +1,10 @@
 """The abstract Primo user and its steps: one method per endpoint of the catalogue.
 
 Every simulated user logs in once (``on_start``) as a seeded load user, then runs steps. Each
-step makes one request named by its route template, checks the status *and* the body (a 200
-with the wrong body is a failure), and keeps what later steps need (task ids, the next cursor).
+step makes exactly one request, named by its route template (a step that cannot make its own
+yet — no token, no task to delete, no cursor — makes the one that prepares it instead: a login,
+a create, a first page), checks the status *and* the body (a 200 with the wrong body is a
+failure), and keeps what later steps need (task ids, the next cursor).
 Journey files (``browse.py``, ``manage.py``, ...) weight these steps; ``mixed.py`` weights them
 by the scenario's ``[mix]``.
 """
@@ -115,7 +117,17 @@ class PrimoUser(FastHttpUser):
             return body if expect != 204 else True
 
     def ensure_login(self) -> bool:
-        return bool(self.auth) or self.login()
+        """True when logged in; otherwise this step logs in *instead* and the caller stops.
+
+        One step = one request: in the open model a step is one arrival slot, and a second
+        request in the same slot would exceed the scheduled rate and carry no intended start.
+        The re-login is recorded as what it is (``POST /api/auth/login``) and the next step, with
+        the fresh token, does the work.
+        """
+        if self.auth:
+            return True
+        self.login()
+        return False
 
     def _credentials(self) -> dict[str, str]:
         index = random.randrange(RUN.seed_users)
@@ -167,8 +179,10 @@ class PrimoUser(FastHttpUser):
 
     def next_page(self) -> None:
         """GET /api/tasks?cursor=...: the page after the last one (or a first page)."""
-        if not self.cursor or not self.ensure_login():
+        if not self.cursor:
             self.list_tasks()
+            return
+        if not self.ensure_login():
             return
         params = {**self.page_params, "cursor": self.cursor}
         body = self.call(
@@ -203,8 +217,10 @@ class PrimoUser(FastHttpUser):
 
     def open_task(self) -> None:
         """GET /api/tasks/{id} of a task this account owns."""
-        if not self.known_ids or not self.ensure_login():
+        if not self.known_ids:
             self.list_tasks()
+            return
+        if not self.ensure_login():
             return
         task_id = random.choice(self.known_ids)
         self.call(
@@ -244,8 +260,10 @@ class PrimoUser(FastHttpUser):
 
     def update_status(self) -> None:
         """PATCH /api/tasks/{id}: move a task to another status."""
-        if not self.known_ids or not self.ensure_login():
+        if not self.known_ids:
             self.list_tasks()
+            return
+        if not self.ensure_login():
             return
         task_id = random.choice(self.known_ids)
         status = random.choice(STATUSES)
@@ -255,11 +273,16 @@ class PrimoUser(FastHttpUser):
         )  # fmt: skip
 
     def delete_task(self) -> None:
-        """DELETE /api/tasks/{id} of a task this simulated user created (creates one if none)."""
+        """DELETE /api/tasks/{id} of a task this simulated user created.
+
+        With none yet, this step creates one instead (recorded as ``POST /api/tasks``), which a
+        later delete step removes: one request per step, never POST then DELETE in one slot.
+        """
         if not self.own_ids:
             self.create_task()
-            if not self.own_ids:
-                return
+            return
+        if not self.ensure_login():
+            return
         task_id = self.own_ids.pop()
         self.call("DELETE", f"/api/tasks/{task_id}", "/api/tasks/{id}", 204)
 

@@ -63,6 +63,12 @@ class Recorder:
         self.total += len(rows)
         return records
 
+    def requeue(self, message: dict[str, Any]) -> None:
+        """Put back the records of a :meth:`batch` that could not be sent (they go out next)."""
+        records = np.frombuffer(message["records"], dtype=SAMPLE_DTYPE)
+        self._rows[:0] = [tuple(row) for row in records.tolist()]
+        self.total -= int(records.shape[0])
+
     def sample_cpu(self) -> float:
         """CPU % of this process (100 = one core) since the previous call; kept in ``cpu``."""
         now, cpu = time.time(), time.process_time()
@@ -95,6 +101,7 @@ class WorkerState:
     cpu: list[list[float]] = field(default_factory=list)
     host: str = ""
     pid: int = 0
+    slots: int | None = None  # open model: arrival slots the process handed out
 
     @property
     def complete(self) -> bool:
@@ -146,6 +153,8 @@ class Collector:
         state.pid = int(message.get("pid", state.pid))
         if message.get("final"):
             state.final_total = int(message["total"])
+            if message.get("slots") is not None:
+                state.slots = int(message["slots"])
         return state
 
     def complete(self, expected: set[int] | None = None) -> bool:
@@ -170,6 +179,7 @@ class Collector:
                 "records": state.received,
                 "complete": state.final_total == state.received,
                 "cpu": state.cpu,
+                "slots": state.slots,
             }
             for state in sorted(self.workers.values(), key=lambda s: s.index)
         ]

@@ -9,6 +9,11 @@ or ``--master``/``--worker``) each worker ships packed records to the master abo
 (``runner.send_message``); at the end the master asks every worker to stop and flush
 ("primo_flush"), waits (with a deadline) until each worker's final count matches what arrived,
 then writes ``samples.json`` and judges.
+
+Open model, distributed: when the test starts the master tells each worker it dispatches users
+to its share of the arrival schedule ("primo_share": ``index`` and ``count`` of the workers
+actually connected — not ``--expect-workers``, which a worker may not know and which need not
+match). A worker sends no scheduled request before it knows its share.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 from _recorder import Collector, Recorder
 from _schedule import OpenSchedule
 from locust import events
@@ -39,6 +45,7 @@ log = logging.getLogger("primo")
 
 FLUSH_INTERVAL_S = 1.0
 FINAL_WAIT_S = 15.0
+FLUSHER_JOIN_S = 10.0  # how long the last periodic flush may take to finish before the final one
 DEFAULT_SEED_USERS = 100
 
 
@@ -58,6 +65,9 @@ class Run:
     collector: Collector | None = None
     schedule: OpenSchedule | None = None
     flusher: Any = None
+    flusher_stop: Any = None  # gevent.event.Event: asks the flusher to finish its loop
+    share: tuple[int, int, float] | None = None  # worker: "primo_share" (index, count, start)
+    awaiting_share: bool = False  # worker: test started, open model, share not yet known
     expected_workers: set[int] = field(default_factory=set)
     verdict: dict[str, Any] | None = None
 
@@ -175,6 +185,7 @@ def _init(environment: Any, runner: Any, **_: Any) -> None:
         runner.register_message("primo_samples", _on_master_batch)
     elif RUN.role == "worker":
         runner.register_message("primo_flush", _on_worker_flush)
+        runner.register_message("primo_share", _on_worker_share)
 
 
 def _apply_mix() -> None:
@@ -207,6 +218,8 @@ def _test_start(environment: Any, **_: Any) -> None:
         _apply_mix()
     RUN.run_start = time.time()
     RUN.verdict = None
+    if RUN.role == "master":
+        _send_shares(runner)
 
     if RUN.role in ("local", "master") and RUN.record:
         directory = RUN.samples_dir or Path(tempfile.mkdtemp(prefix="primo-samples-"))
@@ -217,16 +230,57 @@ def _test_start(environment: Any, **_: Any) -> None:
         index = runner.worker_index if RUN.role == "worker" else 0
         RUN.recorder = Recorder(worker=max(0, int(index)))
         RUN.recorder.sample_cpu()
-        RUN.flusher = gevent.spawn(_flush_loop, runner)
+        RUN.flusher_stop = gevent.event.Event()
+        RUN.flusher = gevent.spawn(_flush_loop, runner, RUN.flusher_stop)
 
     RUN.schedule = None
-    if RUN.open_model and RUN.role != "master":
-        assert RUN.scenario is not None
-        share = 1.0
-        if RUN.role == "worker":
-            share = 1.0 / max(1, int(getattr(environment.parsed_options, "expect_workers", 1) or 1))
-        load = RUN.scenario.load
-        RUN.schedule = OpenSchedule(load.rate_at, load.duration_s, RUN.run_start, share)
+    RUN.awaiting_share = False
+    if RUN.open_model and RUN.role == "local":
+        _start_schedule(0, 1, RUN.run_start)
+    elif RUN.open_model and RUN.role == "worker":
+        if RUN.share is not None:  # the master sends it just before the spawn message
+            _start_schedule(*RUN.share)
+        else:
+            RUN.awaiting_share = True
+    RUN.share = None  # one share per run: the master sends a new one with each test start
+
+
+def _start_schedule(index: int, count: int, start: float) -> None:
+    # ``start`` is the master's run start in a distributed run: its shape ends the run
+    # ``duration`` after it, and the analysis measures every worker's ``ts`` from it (so worker
+    # clocks must agree with the master's anyway). A worker's own test start is later (by the
+    # spawn message's trip, ~0.1-0.3 s): the tail of its schedule would be cut off.
+    assert RUN.scenario is not None
+    load = RUN.scenario.load
+    RUN.schedule = OpenSchedule(load.rate_at, load.duration_s, start, index=index, count=count)
+    RUN.awaiting_share = False
+    if count > 1:
+        log.info("open model: this worker sends share %d of %d of the schedule", index, count)
+
+
+def _send_shares(runner: Any) -> None:
+    """Tell every worker the master dispatches users to which share of the schedule it sends.
+
+    Called from ``test_start``, which the master fires after it picked the workers and before
+    it sends them the spawn message: on the same connection, so a worker hears its share first.
+    """
+    active = runner.clients.ready + runner.clients.running + runner.clients.spawning
+    ids = sorted((client.id for client in active), key=runner.get_worker_index)
+    for index, client_id in enumerate(ids):
+        share = {"index": index, "count": len(ids), "start": RUN.run_start}
+        runner.send_message("primo_share", share, client_id)
+    pool = RUN.scenario.load.pool_size() if RUN.open_model and RUN.scenario else None
+    if pool is not None and len(ids) > pool:
+        log.warning(
+            "open model: %d workers, a pool of %d users: a share has no user", len(ids), pool
+        )
+
+
+def _on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
+    RUN.share = (int(msg.data["index"]), int(msg.data["count"]), float(msg.data["start"]))
+    if RUN.awaiting_share and RUN.open_model:  # arrived after the test started
+        _start_schedule(*RUN.share)
+        RUN.share = None
 
 
 def _clear_samples(directory: Path) -> None:
@@ -265,9 +319,9 @@ def _on_request(
     )
 
 
-def _flush_loop(runner: Any) -> None:
-    while True:
-        gevent.sleep(FLUSH_INTERVAL_S)
+def _flush_loop(runner: Any, stop: Any) -> None:
+    # Never killed while it flushes: it finishes the flush in progress, sees ``stop`` and returns.
+    while not stop.wait(FLUSH_INTERVAL_S):
         _flush(runner)
 
 
@@ -278,16 +332,32 @@ def _flush(runner: Any, *, final: bool = False) -> None:
     if not final:
         recorder.sample_cpu()
     batch = recorder.batch(final=final)
-    if RUN.role == "worker":
-        runner.send_message("primo_samples", batch)
-    elif RUN.collector is not None:
-        RUN.collector.add_batch(batch)
+    if final and RUN.schedule is not None:
+        batch["slots"] = RUN.schedule.issued
+    try:
+        if RUN.role == "worker":
+            runner.send_message("primo_samples", batch)
+        elif RUN.collector is not None:
+            RUN.collector.add_batch(batch)
+    except BaseException:
+        recorder.requeue(batch)  # not sent: the next flush sends these records again
+        raise
 
 
 def _stop_flusher() -> None:
-    if RUN.flusher is not None:
-        RUN.flusher.kill(block=True)
-        RUN.flusher = None
+    """Stop the periodic flusher without losing a batch; the caller then flushes the rest."""
+    flusher, stop = RUN.flusher, RUN.flusher_stop
+    RUN.flusher = RUN.flusher_stop = None
+    if flusher is None:
+        return
+    if stop is not None:
+        stop.set()
+    if gevent.getcurrent() is flusher:
+        return
+    flusher.join(timeout=FLUSHER_JOIN_S)
+    if not flusher.dead:  # stuck sending for FLUSHER_JOIN_S: its batch is put back on the way out
+        log.error("samples: the flusher did not finish within %gs; stopping it", FLUSHER_JOIN_S)
+        flusher.kill(block=True, timeout=1.0)
 
 
 # --- the end ---

@@ -3,7 +3,9 @@
 Its steps are weighted by the scenario's ``[mix]`` (one step = one request to that endpoint).
 In the closed model it thinks ``load.think_time`` (uniform ±50 %) between steps; in the open
 model it claims the next slot of this process's arrival schedule, waits for it and carries the
-intended start into the request (coordinated-omission correction).
+intended start into the request (coordinated-omission correction). Every step sends exactly one
+request (see ``_journeys``), so the achieved rate is the scheduled rate and every request of the
+run's steps carries its slot's intended start.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ class ScenarioUser(PrimoUser):
 
     def wait_time(self) -> float:
         think = RUN.think_time_s
-        if RUN.schedule is not None or not think:
+        if RUN.open_model or not think:
             return 0.0
         return random.uniform(0.5 * think, 1.5 * think)
 
     @task
     def step(self) -> None:
-        if RUN.schedule is not None:
-            slot = RUN.schedule.next_slot()
+        if RUN.open_model:
+            schedule = RUN.schedule
+            if schedule is None:  # a worker that does not know its share of the rate yet
+                gevent.sleep(0.05)
+                return
+            slot = schedule.next_slot()
             if slot is None:  # the schedule is over; the shape ends the run within a second
                 gevent.sleep(1.0)
                 return

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,9 +154,34 @@ max_users = 20
 [mix]
 "GET /health" = 1
 "GET /api/tasks/{{id}}" = 1
+"DELETE /api/tasks/{{id}}" = 1
 [slo]
 p95_ms = 5000
 """
+OPEN_RATE, OPEN_SECONDS, OPEN_WARMUP = 60, 10, 3.0
+ON_START = {"POST /api/auth/login", "GET /api/tasks"}  # each user's login and first page
+
+
+def check_open_run(out: Path, workers: int) -> None:
+    """The whole scenario rate once — not once per worker — and one request per slot."""
+    verdict = json.loads((out / "verdict.json").read_text())
+    (window,) = verdict["measured"]["windows"]
+    assert window["achieved"] == pytest.approx(OPEN_RATE, rel=0.10)
+    samples = read_samples(out / "samples")
+    records = samples.records
+    assert set(np.unique(records["worker"]).tolist()) == set(range(workers))
+    # every slot of the schedule handed out exactly once across the workers
+    slots = [worker["slots"] for worker in samples.meta["workers"]]
+    assert sum(slots) == OPEN_RATE * OPEN_SECONDS
+    assert max(slots) - min(slots) <= 1
+    # each slot sent one request, which carries the slot's intended start; the only requests
+    # without one are the users' on_start (outside the schedule, in the warm-up)
+    scheduled = records["intended"] != records["ts"]
+    assert sum(slots) - 2 <= int(scheduled.sum()) <= sum(slots)
+    names = {samples.endpoints[i] for i in np.unique(records["endpoint"][~scheduled])}
+    assert names <= ON_START
+    assert np.all(records["ts"][~scheduled] - samples.meta["run_start"] < OPEN_WARMUP)
+    assert np.all(records["co_latency_ms"] >= records["latency_ms"] - 1e-6)
 
 
 def test_an_open_model_run_achieves_its_rate_from_two_processes(
@@ -166,11 +193,45 @@ def test_an_open_model_run_achieves_its_rate_from_two_processes(
     result = run_locust(stack, scenario, tmp_path, "--processes", "2")
 
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    verdict = json.loads((tmp_path / "verdict.json").read_text())
-    (window,) = verdict["measured"]["windows"]
-    assert window["achieved"] == pytest.approx(60, rel=0.05)
-    samples = read_samples(tmp_path / "samples")
-    assert np.all(samples.records["co_latency_ms"] >= samples.records["latency_ms"] - 1e-6)
+    check_open_run(tmp_path, workers=2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_remote_workers_share_the_rate_whatever_expect_workers_says(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    # Two workers connect, the master expects one: each worker must still send half the rate
+    # (a share of 1/expect-workers would send it twice).
+    scenario = tmp_path / "open.toml"
+    scenario.write_text(OPEN.format(users=SEED_USERS))
+    port = str(free_port())
+    locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests")]
+    worker = [*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", port]
+    workers = [
+        subprocess.Popen(worker, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(2.0)  # both are up and waiting before the master starts
+        result = run_locust(
+            stack, scenario, tmp_path, "--master", "--expect-workers", "1",
+            "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+        )  # fmt: skip
+        for process in workers:
+            process.wait(timeout=30)
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    check_open_run(tmp_path, workers=2)
 
 
 def test_plain_locust_runs_every_journey_without_a_failure(stack: LocalStack) -> None:

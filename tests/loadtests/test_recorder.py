@@ -97,3 +97,21 @@ def test_cpu_is_sampled_from_process_time() -> None:
 
     assert percent > 0
     assert recorder.cpu[-1][1] == pytest.approx(percent, abs=0.01)
+
+
+def test_a_batch_that_could_not_be_sent_goes_out_with_the_next_one(tmp_path: Path) -> None:
+    recorder = Recorder(worker=1)
+    record_some(recorder, 3, 0.0)
+    lost = recorder.batch()
+    recorder.requeue(lost)  # the send failed
+    record_some(recorder, 2, 10.0)
+
+    collector = Collector(tmp_path)
+    collector.add_batch(recorder.batch())
+    collector.add_batch(recorder.batch(final=True) | {"slots": 5})
+    collector.close()
+
+    samples = read_samples(tmp_path)
+    assert samples.records["ts"].tolist() == [0.0, 1.0, 2.0, 10.0, 11.0]
+    (worker,) = samples.meta["workers"]
+    assert (worker["records"], worker["complete"], worker["slots"]) == (5, True, 5)
