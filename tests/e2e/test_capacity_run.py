@@ -1,4 +1,4 @@
-"""End to end: ``capacity run`` at 1 and 2 replicas, then ``capacity report`` and ``capacity gate``."""
+"""End to end: ``capacity run`` at 1 and 2 replicas, then ``capacity report`` and ``gate``."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ def test_a_run_at_one_and_two_replicas_yields_a_report_and_a_gate_verdict(
             assert (directory / name).is_file(), name
         assert list((directory / "samples").glob("samples-*.bin"))
         components = (directory / "resources.csv").read_text()
-        assert "generator" in components and "api-1" in components
+        assert "generator" in components
+        assert "api-1" in components
         statuses.append(json.loads((directory / "verdict.json").read_text())["status"])
 
     assert main(["report", str(out)]) == 0
@@ -102,9 +103,21 @@ def test_a_run_at_one_and_two_replicas_yields_a_report_and_a_gate_verdict(
 def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(scenario_file(tmp_path, "60s")),
-         "--out", str(out), "--replicas", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(scenario_file(tmp_path, "60s")),
+            "--out",
+            str(out),
+            "--replicas",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         history = out / "r1-cache-on" / "locust_stats_history.csv"
@@ -132,7 +145,7 @@ def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert (out / "r1-cache-on" / "locust_stats.csv").is_file()
     gone_by = time.monotonic() + 20
-    while (alive := [pid for pid in children if psutil.pid_exists(pid) and _alive(pid)]):
+    while alive := [pid for pid in children if psutil.pid_exists(pid) and _alive(pid)]:
         assert time.monotonic() < gone_by, f"still running after Ctrl-C: {alive}"
         time.sleep(0.2)
 
