@@ -1,19 +1,39 @@
 """Redis cache-aside for list, detail and stats answers.
 
-Keys are per user and embed the user's version counter (``c1:v:<user>``), so one ``INCR`` on a
-write makes every cached answer of that user unreachable; old entries expire by TTL. One round
-trip per read: a Lua script returns the version and the entry together.
+Keys are per user and embed a global epoch (``c1:epoch``) and the user's version counter
+(``c1:v:<user>``), so one ``INCR`` on a write makes every cached answer of that user unreachable
+(and one ``INCR`` of the epoch, every answer of every user); old entries expire by TTL. One round
+trip per read: a Lua script returns the epoch, the version and the entry together.
 
 Fail-open: Redis faults (short socket timeouts, circuit breaker) make the request a ``BYPASS``
-served from MongoDB. If an invalidation fails, the user is remembered locally and bypasses the
-cache until an invalidation succeeds, so this process never serves a stale entry after its own
-acknowledged write.
+served from MongoDB.
+
+A write whose invalidation fails is still acknowledged. Its user is then *pending*: this process
+bypasses the cache for them, and one background task retries the ``INCR`` (not through the
+breaker) with backoff capped at ``RETRY_MAX`` s, woken early by any successful cache call, until
+it lands; so other replicas stop serving the old entries at most one retry interval after this
+process reaches Redis again.
+
+Residual window: while Redis answers other replicas but not this one (a partial partition, or
+Redis back before this process's next retry), those replicas may serve entries older than the
+write, for as long as this process cannot reach Redis plus at most ``RETRY_MAX``. It never exceeds
+the TTL (+ a small slack): every entry that could be stale has expired by then, which is also when
+the retries give up. A process that stops with bumps still pending (after one last attempt at
+shutdown) leaves the same window, up to the TTL.
+
+Memory is bounded: past ``max_pending`` users, they are folded into one pending bump of the global
+epoch (every user's entries), during which this process bypasses the cache for everyone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import itertools
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,16 +46,26 @@ log = logging.getLogger("reference_api.cache")
 
 CacheState = Literal["HIT", "MISS", "BYPASS"]
 
+EPOCH_KEY = "c1:epoch"
+MAX_PENDING = 10_000  # users awaiting a retried invalidation, before folding into an epoch bump
+RETRY_MIN = 0.05  # s, first retry delay; doubles up to RETRY_MAX
+RETRY_MAX = 0.5
+_BUMP_BATCH = 500  # version keys per retry round trip
+_STALE_SLACK = 60.0  # s: a read that began before the write may store its answer a little later
+
 _READ = """
+local e = redis.call('GET', KEYS[2]) or '0'
 local v = redis.call('GET', KEYS[1]) or '0'
-return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
+return {e .. ':' .. v, redis.call('GET', ARGV[1] .. e .. ':' .. v .. ARGV[2])}
 """
 
 
 _BUMP = """
-local v = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return v
+for _, key in ipairs(KEYS) do
+  redis.call('INCR', key)
+  redis.call('EXPIRE', key, ARGV[1])
+end
+return #KEYS
 """
 
 
@@ -46,6 +76,12 @@ class Lookup:
     key: str | None = None  # where to store the answer on a MISS
 
 
+@dataclass(frozen=True)
+class _Pending:
+    deadline: float  # monotonic; by then every entry older than the write has expired
+    seq: int  # order of the failed invalidation, to tell it from a later one of the same user
+
+
 class Cache:
     def __init__(
         self,
@@ -53,13 +89,19 @@ class Cache:
         breaker: CircuitBreaker,
         metrics: Metrics,
         ttl: int,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self._redis = redis
         self._breaker = breaker
         self._metrics = metrics
         self._ttl = ttl
         self._version_ttl = max(ttl * 4, 86400)
-        self._dirty: set[str] = set()
+        self._max_pending = max_pending
+        self._pending: dict[str, _Pending] = {}  # users whose invalidation has not landed yet
+        self._flush: _Pending | None = None  # an epoch bump (every user) that has not landed yet
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
         self._read = redis.register_script(_READ) if redis is not None else None
         self._bump = redis.register_script(_BUMP) if redis is not None else None
 
@@ -71,23 +113,29 @@ class Cache:
     def list_suffix(query: str) -> str:
         return "list:" + hashlib.sha256(query.encode()).hexdigest()[:32]
 
+    def _is_pending(self, user_id: str) -> bool:
+        return self._flush is not None or user_id in self._pending
+
     async def get(self, user_id: str, suffix: str) -> Lookup:
-        if self._redis is None or self._read is None:
-            self._metrics.cache.labels("bypass").inc()
-            return Lookup("BYPASS")
-        if user_id in self._dirty and not await self.invalidate(user_id):
+        if self._redis is None or self._read is None or self._is_pending(user_id):
             self._metrics.cache.labels("bypass").inc()
             return Lookup("BYPASS")
         read = self._read
         try:
             version, value = await self._breaker.call(
-                lambda: read(keys=[f"c1:v:{user_id}"], args=[f"c1:{user_id}:", f":{suffix}"])
+                lambda: read(
+                    keys=[f"c1:v:{user_id}", EPOCH_KEY], args=[f"c1:{user_id}:", f":{suffix}"]
+                )
             )
         except BreakerOpen:
             self._metrics.cache.labels("bypass").inc()
             return Lookup("BYPASS")
         except REDIS_FAULTS as exc:
             self._fault("get", exc)
+            return Lookup("BYPASS")
+        self._redis_answered()
+        if self._is_pending(user_id):  # an invalidation failed while we were reading
+            self._metrics.cache.labels("bypass").inc()
             return Lookup("BYPASS")
         key = f"c1:{user_id}:{version.decode()}:{suffix}"
         if value is None:
@@ -106,26 +154,137 @@ class Cache:
             pass
         except REDIS_FAULTS as exc:
             self._fault("set", exc)
+        else:
+            self._redis_answered()
+
+    async def cached(
+        self, user_id: str, suffix: str, produce: Callable[[], Awaitable[bytes]]
+    ) -> tuple[bytes, CacheState]:
+        """Cache-aside: the cached answer, or ``produce()``'s (stored on a miss); and the
+        ``X-Cache`` state."""
+        lookup = await self.get(user_id, suffix)
+        if lookup.value is not None:
+            return lookup.value, lookup.state
+        body = await produce()
+        if lookup.state == "MISS":
+            await self.put(lookup, body)
+        return body, lookup.state
 
     async def invalidate(self, user_id: str) -> bool:
-        """Bump the user's version; False (and the user bypasses the cache here) on failure."""
+        """Bump the user's version. On failure return False: the user bypasses the cache here
+        and the bump is retried in the background until it lands (or the TTL makes it moot)."""
+        if self._bump is None:
+            return True
+        if await self._bump_keys([f"c1:v:{user_id}"], via_breaker=True):
+            return True
+        self._remember(user_id)
+        return False
+
+    async def aclose(self) -> None:
+        """Stop the retry task (at shutdown), after one last, short attempt at pending bumps."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        if self._pending or self._flush is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._retry_once()
+
+    async def _bump_keys(self, keys: list[str], via_breaker: bool) -> bool:
+        """INCR the given version keys in one round trip; False on a Redis fault.
+
+        Requests go through the breaker. The retry task does not: it is one serialized
+        background call at most every ``RETRY_MAX`` s, and must notice Redis is back without
+        waiting for the breaker's cooldown or for traffic to probe it."""
         bump_script = self._bump
         if bump_script is None:
             return True
 
         async def bump() -> None:
-            await bump_script(keys=[f"c1:v:{user_id}"], args=[self._version_ttl])
+            await bump_script(keys=keys, args=[self._version_ttl])
 
         try:
-            await self._breaker.call(bump)
+            await (self._breaker.call(bump) if via_breaker else bump())
         except BreakerOpen:
-            self._dirty.add(user_id)
             return False
         except REDIS_FAULTS as exc:
-            self._dirty.add(user_id)
-            self._fault("invalidate", exc)
+            if via_breaker:
+                self._fault("invalidate", exc)
+            else:  # not a request: counted as an error only
+                self._metrics.cache_errors.labels("invalidate_retry").inc()
+                log.debug("cache invalidation retry failed: %s", type(exc).__name__)
             return False
-        self._dirty.discard(user_id)
+        return True
+
+    def _remember(self, user_id: str) -> None:
+        """Record a failed invalidation; start the retry task if it is not running."""
+        entry = _Pending(time.monotonic() + self._ttl + _STALE_SLACK, next(self._seq))
+        if self._flush is not None:
+            self._flush = entry  # the epoch bump now also has to follow this write
+        else:
+            self._pending.pop(user_id, None)
+            self._pending[user_id] = entry
+            if len(self._pending) > self._max_pending:
+                log.warning(
+                    "%d users await cache invalidation; bumping the global epoch instead",
+                    len(self._pending),
+                )
+                self._pending.clear()
+                self._flush = entry
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._retry_loop(), name="cache-invalidation")
+
+    def _redis_answered(self) -> None:
+        if self._pending or self._flush is not None:
+            self._wake.set()
+
+    async def _retry_loop(self) -> None:
+        delay = RETRY_MIN
+        while self._pending or self._flush is not None:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            try:
+                landed = await self._retry_once()
+            except Exception:  # never let the task die with bumps pending
+                log.exception("cache invalidation retry failed")
+                landed = False
+            delay = RETRY_MIN if landed else min(delay * 2, RETRY_MAX)
+
+    async def _retry_once(self) -> bool:
+        """One attempt at the pending bumps; True if every one attempted landed."""
+        now = time.monotonic()
+        if self._flush is not None and self._flush.deadline <= now:
+            self._flush = None
+            log.warning("cache epoch bump given up: every entry it was for has expired")
+        expired = [u for u, p in self._pending.items() if p.deadline <= now]
+        for user_id in expired:
+            del self._pending[user_id]
+        if expired:
+            log.warning(
+                "cache invalidation given up for %d users: their entries expired", len(expired)
+            )
+        mark = next(self._seq)  # a failure recorded after this may postdate the bump
+        if self._flush is not None:
+            if not await self._bump_keys([EPOCH_KEY], via_breaker=False):
+                return False
+            if self._flush is not None and self._flush.seq < mark:
+                self._flush = None
+            for user_id in [u for u, p in self._pending.items() if p.seq < mark]:
+                del self._pending[user_id]
+            return True
+        users = list(self._pending)
+        for start in range(0, len(users), _BUMP_BATCH):
+            batch = users[start : start + _BUMP_BATCH]
+            if not await self._bump_keys([f"c1:v:{u}" for u in batch], via_breaker=False):
+                return False
+            for user_id in batch:
+                entry = self._pending.get(user_id)
+                if entry is not None and entry.seq < mark:
+                    del self._pending[user_id]
         return True
 
     def _fault(self, operation: str, exc: BaseException) -> None:

@@ -124,7 +124,9 @@ async def open_services(
         breaker=breaker,
         cache=Cache(redis, breaker, metrics, settings.cache_ttl),
         limiter=RateLimiter(
-            redis, breaker, metrics,
+            redis,
+            breaker,
+            metrics,
             enabled=settings.rate_limit_enabled,
             window_seconds=settings.rate_limit_window_seconds,
             user_max=settings.rate_limit_max,
@@ -142,6 +144,7 @@ async def open_services(
         for task in list(services.background):
             task.cancel()
         await asyncio.gather(*services.background, return_exceptions=True)
+        await services.cache.aclose()
         if redis is not None:
             await redis.aclose()
         await mongo.close()

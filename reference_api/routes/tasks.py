@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from reference_api.cache import Lookup
+from reference_api.cache import CacheState
 from reference_api.deps import CurrentUser
 from reference_api.models import (
     TaskCreate,
@@ -21,14 +21,16 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 _JSON = "application/json"
 _X_CACHE = {
-    "X-Cache": {"description": "HIT, MISS or BYPASS", "schema": {"type": "string",
-                                                                 "enum": ["HIT", "MISS", "BYPASS"]}}
+    "X-Cache": {
+        "description": "HIT, MISS or BYPASS",
+        "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]},
+    }
 }
 
 
-def _answer(body: bytes, lookup: Lookup, response: Response) -> Response:
+def _answer(body: bytes, state: CacheState, response: Response) -> Response:
     headers = dict(response.headers)
-    headers["X-Cache"] = lookup.state
+    headers["X-Cache"] = state
     return Response(body, media_type=_JSON, headers=headers)
 
 
@@ -51,15 +53,22 @@ async def list_tasks(
     response: Response,
     params: Annotated[TaskListParams, Query()],
 ) -> Response:
-    query = TaskQuery(status=params.status, priority=params.priority, q=params.q or None,
-                      sort=params.sort, cursor=params.cursor, limit=params.limit)
-    lookup = await caller.cache.get(caller.id, caller.cache.list_suffix(repr(query)))
-    if lookup.value is not None:
-        return _answer(lookup.value, lookup, response)
-    body = (await caller.tasks.page(caller.id, query)).model_dump_json().encode()
-    if lookup.state == "MISS":
-        await caller.cache.put(lookup, body)
-    return _answer(body, lookup, response)
+    query = TaskQuery(
+        status=params.status,
+        priority=params.priority,
+        q=params.q or None,
+        sort=params.sort,
+        cursor=params.cursor,
+        limit=params.limit,
+    )
+
+    async def produce() -> bytes:
+        return (await caller.tasks.page(caller.id, query)).model_dump_json().encode()
+
+    body, state = await caller.cache.cached(
+        caller.id, caller.cache.list_suffix(repr(query)), produce
+    )
+    return _answer(body, state, response)
 
 
 @router.get(
@@ -68,13 +77,11 @@ async def list_tasks(
     responses={200: {"headers": _X_CACHE}, **errors(401, 429, 503)},
 )
 async def task_stats(caller: CurrentUser, response: Response) -> Response:
-    lookup = await caller.cache.get(caller.id, "stats")
-    if lookup.value is not None:
-        return _answer(lookup.value, lookup, response)
-    body = (await caller.tasks.stats(caller.id)).model_dump_json(by_alias=True).encode()
-    if lookup.state == "MISS":
-        await caller.cache.put(lookup, body)
-    return _answer(body, lookup, response)
+    async def produce() -> bytes:
+        return (await caller.tasks.stats(caller.id)).model_dump_json(by_alias=True).encode()
+
+    body, state = await caller.cache.cached(caller.id, "stats", produce)
+    return _answer(body, state, response)
 
 
 @router.get(
@@ -83,13 +90,11 @@ async def task_stats(caller: CurrentUser, response: Response) -> Response:
     responses={200: {"headers": _X_CACHE}, **errors(401, 404, 429, 503)},
 )
 async def get_task(task_id: str, caller: CurrentUser, response: Response) -> Response:
-    lookup = await caller.cache.get(caller.id, f"task:{task_id[:64]}")
-    if lookup.value is not None:
-        return _answer(lookup.value, lookup, response)
-    body = (await caller.tasks.get(caller.id, task_id)).model_dump_json().encode()
-    if lookup.state == "MISS":
-        await caller.cache.put(lookup, body)
-    return _answer(body, lookup, response)
+    async def produce() -> bytes:
+        return (await caller.tasks.get(caller.id, task_id)).model_dump_json().encode()
+
+    body, state = await caller.cache.cached(caller.id, f"task:{task_id[:64]}", produce)
+    return _answer(body, state, response)
 
 
 @router.patch("/{task_id}", responses=errors(400, 401, 404, 413, 422, 429, 503))

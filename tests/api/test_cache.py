@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -10,8 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from harness.processes import ManagedProcess, free_port, start_redis
+from reference_api.breaker import CircuitBreaker
+from reference_api.cache import EPOCH_KEY, Cache
+from reference_api.metrics import Metrics
 
 from ._support import Api, ApiFactory, wait_until
 
@@ -74,8 +83,9 @@ def test_every_kind_of_write_invalidates_the_users_entries(api: Api, write: str)
     if write == "create":
         new_task(api, headers, "second")
     elif write == "update":
-        patched = api.client.patch(f"/api/tasks/{task_id}", json={"title": "after"},
-                                   headers=headers)
+        patched = api.client.patch(
+            f"/api/tasks/{task_id}", json={"title": "after"}, headers=headers
+        )
         assert patched.status_code == 200
     else:
         assert api.client.delete(f"/api/tasks/{task_id}", headers=headers).status_code == 204
@@ -86,8 +96,11 @@ def test_every_kind_of_write_invalidates_the_users_entries(api: Api, write: str)
     stats = api.client.get("/api/tasks/stats", headers=headers)
     assert stats.headers["x-cache"] == "MISS"
     detail = api.client.get(f"/api/tasks/{task_id}", headers=headers)
-    expected = {"create": (["second", "before"], 2, 200), "update": (["after"], 1, 200),
-                "delete": ([], 0, 404)}[write]
+    expected = {
+        "create": (["second", "before"], 2, 200),
+        "update": (["after"], 1, 200),
+        "delete": ([], 0, 404),
+    }[write]
     assert (titles, stats.json()["total"], detail.status_code) == expected
 
 
@@ -122,8 +135,16 @@ class OwnRedis:
     def current(self) -> ManagedProcess:
         return self.procs[-1]
 
-    def start(self) -> None:
-        proc, _ = start_redis(self.work_dir / f"redis-{len(self.procs)}", port=self.port)
+    def data_dir(self, n: int) -> Path:
+        return self.work_dir / f"redis-{n}"
+
+    def start(self, keep_data: bool = False) -> None:
+        """Start Redis; with ``keep_data``, loading the dump the previous one ``SAVE``d."""
+        data_dir = self.data_dir(len(self.procs))
+        if keep_data:
+            data_dir.mkdir(parents=True)
+            shutil.copy(self.data_dir(len(self.procs) - 1) / "dump.rdb", data_dir / "dump.rdb")
+        proc, _ = start_redis(data_dir, port=self.port)
         self.procs.append(proc)
 
     def signal(self, sig: signal.Signals) -> None:
@@ -149,8 +170,9 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 def redis_port_api(
     own_redis: OwnRedis, api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]
 ) -> Api:
-    return api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=own_redis.url,
-                       REDIS_BREAKER_COOLDOWN="0.5")
+    return api_factory(
+        MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=own_redis.url, REDIS_BREAKER_COOLDOWN="0.5"
+    )
 
 
 def test_requests_succeed_as_bypass_when_redis_dies_and_hit_again_after_it_returns(
@@ -199,3 +221,110 @@ def test_a_frozen_redis_costs_little_once_the_breaker_opens(
     assert set(states) == {"BYPASS"}
     # Without the breaker and short timeouts, 30 requests would wait seconds each.
     assert elapsed < 6.0
+
+
+@pytest.fixture
+def two_replicas(
+    own_redis: OwnRedis, api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]
+) -> tuple[Api, Api]:
+    """Two API processes sharing one database and one Redis, as behind a load balancer."""
+    uri = fresh_mongodb_uri()
+    first, second = (
+        api_factory(
+            MONGODB_URI=uri,
+            REDIS_URL=own_redis.url,
+            REDIS_BREAKER_COOLDOWN="0.5",
+            REPLICA_ID=f"test-{n}",
+        )
+        for n in (1, 2)
+    )
+    return first, second
+
+
+def test_a_write_whose_invalidation_failed_is_seen_by_every_replica_once_redis_is_back(
+    two_replicas: tuple[Api, Api], own_redis: OwnRedis
+) -> None:
+    writer, other = two_replicas
+    headers = writer.auth()
+    task_id = new_task(writer, headers, "before")
+    paths = ("/api/tasks", f"/api/tasks/{task_id}", "/api/tasks/stats")
+    for path in paths:
+        x_cache(writer, path, headers)
+        assert x_cache(other, path, headers) == "HIT"  # one cache shared by both replicas
+
+    # Redis goes away with the entries on disk, and comes back with them (as after a partition):
+    # the writes in between cannot invalidate them, yet are acknowledged.
+    with redis.Redis.from_url(own_redis.url) as direct:
+        direct.save()
+    own_redis.current.kill()
+    patched = writer.client.patch(f"/api/tasks/{task_id}", json={"title": "after"}, headers=headers)
+    assert patched.status_code == 200, patched.text
+    new_task(writer, headers, "second")
+    own_redis.start(keep_data=True)
+    with redis.Redis.from_url(own_redis.url) as direct:
+        assert any(direct.scan_iter("c1:*:list:*")), "the old entries came back"
+
+    def answers(api: Api) -> tuple[set[str], list[str], str, int]:
+        page = api.client.get("/api/tasks", headers=headers)
+        detail = api.client.get(f"/api/tasks/{task_id}", headers=headers)
+        stats = api.client.get("/api/tasks/stats", headers=headers)
+        assert {page.status_code, detail.status_code, stats.status_code} == {200}
+        return (
+            {r.headers["x-cache"] for r in (page, detail, stats)},
+            [t["title"] for t in page.json()["items"]],
+            detail.json()["title"],
+            stats.json()["total"],
+        )
+
+    fresh = (["second", "after"], "after", 2)
+
+    def served_fresh_from_cache(api: Api) -> bool:
+        """Whether the replica answers from Redis again (no BYPASS) and sees both writes."""
+        states, *body = answers(api)
+        if "BYPASS" in states:
+            assert tuple(body) == fresh  # from MongoDB
+            return False
+        return tuple(body) == fresh
+
+    # Until the writer's retried invalidation lands (at most one retry interval, 0.5 s, after it
+    # reaches Redis again) the other replica may still HIT the old entries; without the retry it
+    # would for the whole TTL (300 s). The deadline leaves room for slow CI machines.
+    wait_until(lambda: served_fresh_from_cache(other), timeout=10)
+    wait_until(lambda: served_fresh_from_cache(writer), timeout=10)
+    for api in (other, writer, other):
+        states, *body = answers(api)
+        assert (states, tuple(body)) == ({"HIT"}, fresh)
+
+
+def test_past_max_pending_users_the_retry_bumps_the_global_epoch(own_redis: OwnRedis) -> None:
+    """The set of users awaiting a retried invalidation is bounded: past ``max_pending`` they
+    are folded into one bump of the epoch every key embeds (everyone bypasses here meanwhile)."""
+
+    async def scenario() -> None:
+        client = AsyncRedis.from_url(
+            own_redis.url,
+            socket_timeout=0.2,
+            socket_connect_timeout=0.2,
+            retry=Retry(NoBackoff(), 0),
+        )
+        cache = Cache(client, CircuitBreaker(3, 0.2), Metrics(), ttl=300, max_pending=2)
+        try:
+            assert (await cache.get("bystander", "stats")).state == "MISS"
+            own_redis.current.kill()
+            assert [await cache.invalidate(f"u{n}") for n in range(2)] == [False, False]
+            assert (await cache.get("bystander", "stats")).state == "BYPASS"  # breaker open
+            await asyncio.sleep(0.3)  # the breaker's cooldown: the next call is a real probe
+            assert not await cache.invalidate("u2")  # the third pending user: fold
+            own_redis.start()  # empty, on the same port
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while (await cache.get("bystander", "stats")).state != "MISS":
+                assert loop.time() < deadline, "the epoch bump never landed"
+                await asyncio.sleep(0.05)
+            assert await client.get(EPOCH_KEY) == b"1"
+            assert await client.get("c1:v:u0") is None  # no per-user bump was needed
+        finally:
+            await cache.aclose()
+            await client.aclose()
+
+    asyncio.run(scenario())
