@@ -658,9 +658,9 @@ def validity_reasons(phase: PhaseData, s: PhaseSummary, slo_invalid: Sequence[st
             f"achieved {s.achieved_rps:.0f} req/s, below {slo.RATE_TOLERANCE:.0%} of the target "
             f"{s.target_rate:.0f} req/s"
         )
-    if s.successes < slo.MIN_SAMPLES:
+    if s.requests < slo.MIN_SAMPLES:
         reasons.append(
-            f"too few samples: {s.successes} successful requests in the steady window "
+            f"too few samples: {s.requests} requests in the steady window "
             f"(need {slo.MIN_SAMPLES})"
         )
     return reasons

@@ -331,6 +331,7 @@ class Runner:
         with self._progress() as progress:
             task = progress.add_task(phase.name, total=total, stats="starting …")
             started = time.monotonic()
+            next_line = 10.0
             try:
                 while locust.running():
                     if time.monotonic() > deadline:
@@ -341,11 +342,14 @@ class Runner:
                         )
                     known_workers |= self._track_workers(locust.popen.pid, sampler, known_workers)
                     live = read_live_stats(history)
-                    progress.update(
-                        task,
-                        completed=min(total, time.monotonic() - started),
-                        stats=self._describe(live),
-                    )
+                    elapsed = time.monotonic() - started
+                    progress.update(task, completed=min(total, elapsed), stats=self._describe(live))
+                    if not self.console.is_terminal and elapsed >= next_line:
+                        # No live bar in a CI log: a plain line every 10 s instead.
+                        self.console.print(
+                            f"{phase.name}: {elapsed:4.0f}/{total:.0f} s  {self._describe(live)}"
+                        )
+                        next_line += 10
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         locust.popen.wait(1.0)
             except KeyboardInterrupt:

@@ -49,7 +49,7 @@ class Check:
 
 
 # Metrics judged as lower bounds (a check named "achieved_rate@5-35s" starts with one of them).
-AT_LEAST = ("min_rate", "achieved_rate", "successful_samples")
+AT_LEAST = ("min_rate", "achieved_rate", "samples", "successful_samples")
 
 
 @dataclass
@@ -211,19 +211,14 @@ def evaluate(
     reasons: list[str] = []
     validity: list[Check] = []
     successful = int((steady["ok"] == 1).sum())
-    validity.append(
-        Check(
-            "validity",
-            "successful_samples",
-            float(min_samples),
-            float(successful),
-            successful >= min_samples,
-        )
-    )
-    if successful < min_samples:
-        reasons.append(
-            f"only {successful} successful requests in the steady windows (need {min_samples})"
-        )
+    total = int(steady.shape[0])
+    # Too few requests: nothing can be judged. Enough requests but too few successes: the
+    # latency percentiles cannot be judged, but a failed check (say, the error rate) still can.
+    validity.append(Check("validity", "samples", float(min_samples), float(total),
+                          total >= min_samples))
+    if total < min_samples:
+        reasons.append(f"only {total} requests in the steady windows (need {min_samples})")
+    few_successes = total >= min_samples and successful < min_samples
 
     if generator_cpu_percent is None:
         cpu = generator_cpu_from_meta(samples.meta, windows, start)
@@ -276,6 +271,13 @@ def evaluate(
             )
 
     failed = [c for c in checks if not c.passed]
+    validity.append(Check("validity", "successful_samples", float(min_samples),
+                          float(successful), successful >= min_samples or bool(failed)))
+    if few_successes and not failed:
+        reasons.append(
+            f"only {successful} successful requests in the steady windows (need {min_samples}) "
+            "to judge latency"
+        )
     status: Status
     if reasons:
         status = "INVALID"

@@ -41,7 +41,7 @@ def test_both_variants_carry_the_balancing_and_retry_settings(conf: str) -> None
         "keepalive 64;",
         "proxy_http_version 1.1;",
         'proxy_set_header Connection "";',
-        "proxy_next_upstream error timeout http_502 http_503;",
+        "proxy_next_upstream error timeout http_502;",
         "proxy_next_upstream_tries 3;",
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "proxy_set_header X-Real-IP $remote_addr;",

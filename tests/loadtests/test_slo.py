@@ -117,6 +117,25 @@ def test_too_few_samples_make_the_run_invalid() -> None:
     assert "only" in verdict.reasons[0]
 
 
+def test_enough_requests_that_mostly_failed_fail_rather_than_being_invalid() -> None:
+    # 50 req/s, one in twenty succeeds: plenty of requests, too few successes for percentiles
+    data = records(np.arange(0, 20, 1 / 50), [10.0] * 1000, ok=([1] + [0] * 19) * 50)
+
+    verdict = evaluate(samples(data), scenario({"p95_ms": 100, "error_rate": 0.01}), 10.0)
+
+    assert verdict.status == "FAIL"
+    assert any(c.metric == "error_rate" and not c.passed for c in verdict.checks)
+
+
+def test_few_successes_with_no_failed_check_are_invalid() -> None:
+    data = records(np.arange(0, 20, 1 / 50), [10.0] * 1000, ok=([1] + [0] * 19) * 50)
+
+    verdict = evaluate(samples(data), scenario({"p95_ms": 100}), 10.0)
+
+    assert verdict.status == "INVALID"
+    assert "to judge latency" in verdict.reasons[0]
+
+
 def test_an_open_model_run_below_95_percent_of_its_rate_is_invalid() -> None:
     # target 100 req/s over 20 s; only 80 req/s were started
     data = records(np.arange(0, 20, 1 / 80), [10.0] * 1600)
