@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 RESOURCES = "resources.csv"
 LOCUST_STATS = "locust_stats.csv"
+LOCUST_JSON = "locust.json"
 LOCUST_FAILURES = "locust_failures.csv"
 RESOURCE_COLUMNS = ("ts", "component", "pid", "cpu_percent", "rss_bytes", "host_cores")
 SERVICE_GROUPS = ("db", "redis", "api", "nginx")
@@ -370,7 +371,16 @@ def component_group(component: str) -> str:
 def _read_locust(path: Path) -> tuple[int | None, pd.DataFrame | None]:
     total: int | None = None
     stats_path = path / LOCUST_STATS
-    if stats_path.is_file():
+    final_path = path / LOCUST_JSON
+    if final_path.is_file():
+        # Locust writes the JSON when it quits, after the requests in flight at the stop have
+        # finished; the stats CSV may be written a moment earlier and miss those.
+        try:
+            entries = json.loads(final_path.read_text())
+            total = int(sum(int(entry["num_requests"]) for entry in entries))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise BadInputError(f"{final_path}: not Locust's JSON stats ({exc})") from exc
+    elif stats_path.is_file():
         stats = read_csv(stats_path, ("Name", "Request Count"))
         agg = stats[stats["Name"].astype(str) == "Aggregated"]
         if len(agg):

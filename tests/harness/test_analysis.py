@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from harness.analysis import (
     block_metrics,
     component_group,
     cpu_series,
+    load_phase,
     load_run,
     summarise_phase,
 )
@@ -256,3 +258,17 @@ def test_the_cpu_series_counts_generator_workers_once(tmp_path: Path) -> None:
     series = cpu_series(load_run(run)[0])
 
     assert series["generator"].to_numpy() == pytest.approx(150.0)
+
+
+def test_locusts_final_json_count_wins_over_its_earlier_stats_csv(tmp_path: Path) -> None:
+    run = make_run(tmp_path, [PhaseSpec()])
+    phase_dir = run / "r1-cache-on"
+    samples = len(read_samples(phase_dir / "samples"))
+    # The CSV missed the requests in flight at the stop; the JSON, written at quit, has them all.
+    (phase_dir / "locust.json").write_text(
+        json.dumps([{"name": "GET /api/tasks", "num_requests": samples}])
+    )
+
+    phase = load_phase(phase_dir)
+
+    assert phase.locust_requests == samples
