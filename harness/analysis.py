@@ -181,9 +181,9 @@ class PhaseSummary:
 
     @property
     def database_bound(self) -> bool:
-        """Uncached, the database near a full core while each API replica is less busy."""
+        """The database near a full core while each API replica is less busy."""
         db, per_replica = self.cpu["db"], self.cpu["api"] / max(self.replicas, 1)
-        return not self.cache and db >= DB_BOUND_CPU and per_replica < db
+        return db >= DB_BOUND_CPU and per_replica < db
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -747,10 +747,15 @@ def phase_warnings(phase: PhaseData, s: PhaseSummary, steady: pd.DataFrame) -> l
             warnings.append(cause)
     db, api = s.cpu["db"], s.cpu["api"]
     if s.database_bound:
+        cache = (
+            "the cache is on but did not take enough reads off it"
+            if s.cache
+            else "without the cache"
+        )
         warnings.append(
-            f"database-bound: without the cache the database used {db:.0f} % of a core while "
-            f"each API replica used {api / max(s.replicas, 1):.0f} % on average; more replicas "
-            "will not help until the database is faster or the cache is on"
+            f"database-bound ({cache}): the database used {db:.0f} % of a core while each API "
+            f"replica used {api / max(s.replicas, 1):.0f} % on average; more replicas will not "
+            "help until the database is faster" + ("" if s.cache else " or the cache is on")
         )
     if phase.locust_requests is not None and len(phase.requests):
         # A few requests finish after Locust's last stats flush; a real gap means lost samples.

@@ -209,10 +209,12 @@ def plan_capacity(
             "asked for, not the ceiling: the fit is a lower bound (a stepped stress run finds "
             "the ceiling)"
         )
+    # CPU per successful request means nothing when most requests failed (the CPU went to
+    # requests nobody got an answer to): such phases do not size the 70 % CPU rule.
     per_request = [
         s.api_cpu_ms_per_request
         for s in (valid or members)
-        if math.isfinite(s.api_cpu_ms_per_request)
+        if math.isfinite(s.api_cpu_ms_per_request) and s.ok_rps >= 0.5 * s.achieved_rps
     ]
     api_ms = statistics.median(per_request) if per_request else math.nan
     replicas_cpu = replicas_for_cpu_target(

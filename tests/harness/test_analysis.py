@@ -105,8 +105,19 @@ def test_an_uncached_phase_with_a_busy_database_is_called_database_bound(tmp_pat
     assert any(w.startswith("database-bound") for w in summary.warnings)
 
 
-def test_a_cached_phase_is_not_called_database_bound(tmp_path: Path) -> None:
+def test_a_cached_phase_with_a_busy_database_is_database_bound_despite_the_cache(
+    tmp_path: Path,
+) -> None:
     cpu = {"db": 97.0, "redis": 5.0, "api-1": 30.0, "nginx": 5.0, "generator": 20.0}
+    run = make_run(tmp_path, [PhaseSpec(cpu=cpu)])
+
+    summary = summarise_phase(load_run(run)[0])
+
+    assert any(w.startswith("database-bound (the cache is on") for w in summary.warnings)
+
+
+def test_a_phase_with_an_idle_database_is_not_database_bound(tmp_path: Path) -> None:
+    cpu = {"db": 20.0, "redis": 5.0, "api-1": 90.0, "nginx": 5.0, "generator": 20.0}
     run = make_run(tmp_path, [PhaseSpec(cpu=cpu)])
 
     summary = summarise_phase(load_run(run)[0])

@@ -342,6 +342,19 @@ def test_usl_points_are_successful_requests_per_second(tmp_path: Path) -> None:
         assert x == pytest.approx(0.8 * s.achieved_rps, rel=0.05)
 
 
+def test_phases_where_most_requests_failed_do_not_size_the_cpu_rule(tmp_path: Path) -> None:
+    phases = [
+        PhaseSpec(name=f"r{n}-cache-on", replicas=n, rates=(100.0,), error_rate=0.9, seed=n)
+        for n in (1, 2)
+    ]
+    run = make_run(tmp_path, phases)
+
+    analysis = analyse([run], target_rate=300.0)
+
+    (plan,) = analysis.plans
+    assert plan.replicas_cpu70 is None
+
+
 @pytest.mark.parametrize("error", [RuntimeError("Optimal parameters not found"), ValueError("x")])
 def test_a_failed_usl_fit_is_reported_not_raised(
     tmp_path: Path,
