@@ -285,35 +285,65 @@ class TasksRepository:
         if result.deleted_count == 0:
             raise TaskNotFound()
 
-    def _filter(self, owner: str, query: TaskQuery) -> Document:
-        clauses: list[Document] = [{"user": ObjectId(owner)}]
+    def _filter(self, owner: str, query: TaskQuery) -> tuple[Document, list[Document]]:
+        """(indexable, residual): flat equality conditions every index starts with, and the
+        clauses with ``$or`` (regex search, keyset cursors).
+
+        Kept apart because a planner may give up on indexes for a filter with ``$or`` in it
+        (SecantusDB scans the whole collection: 430 ms instead of 8 ms at 10,000 tasks); the
+        residual clauses then run as a second ``$match`` over the indexed selection.
+        """
+        indexable: Document = {"user": ObjectId(owner)}
+        residual: list[Document] = []
         if query.status is not None:
-            clauses.append({"status": query.status.value})
+            indexable["status"] = query.status.value
         if query.priority is not None:
-            clauses.append({"priority": query.priority.value})
+            indexable["priority"] = query.priority.value
         if query.q:
             if self.text_search:
-                clauses.append({"$text": {"$search": query.q}})
+                indexable["$text"] = {"$search": query.q}
             else:
                 pattern = re.escape(query.q)
-                clauses.append({"$or": [
+                residual.append({"$or": [
                     {"title": {"$regex": pattern, "$options": "i"}},
                     {"description": {"$regex": pattern, "$options": "i"}},
                 ]})
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return indexable, residual
+
+    async def _select(
+        self, indexable: Document, residual: list[Document], sort: list[tuple[str, int]],
+        limit: int,
+    ) -> list[Document]:
+        """``find`` when the filter is plain; otherwise an aggregation whose first ``$match`` is
+        the indexable part (MongoDB merges the two stages; SecantusDB then uses the index)."""
+        async with _database_errors():
+            if not residual:
+                found: list[Document] = await self._tasks.find(indexable).sort(sort).limit(
+                    limit).to_list(limit)
+                return found
+            pipeline: list[Document] = [
+                {"$match": indexable},
+                {"$match": residual[0] if len(residual) == 1 else {"$and": residual}},
+                {"$sort": dict(sort)},
+                {"$limit": limit},
+            ]
+            cursor = await self._tasks.aggregate(pipeline)
+            docs: list[Document] = await cursor.to_list(limit)
+            return docs
 
     async def page(self, owner: str, query: TaskQuery) -> TasksPage:
-        base = self._filter(owner, query)
+        indexable, residual = self._filter(owner, query)
         field = query.sort.lstrip("-")
         direction = DESCENDING if query.sort.startswith("-") else ASCENDING
         last = _decode_cursor(query.cursor, query.sort) if query.cursor else None
         if field == "priority":
-            docs = await self._list_by_priority(base, direction, last, query)
+            docs = await self._list_by_priority(indexable, residual, direction, last, query)
         else:
-            flt = base if last is None else {"$and": [base, _after(field, direction, *last)]}
-            async with _database_errors():
-                cursor = self._tasks.find(flt).sort([(field, direction), ("_id", direction)])
-                docs = await cursor.limit(query.limit + 1).to_list(query.limit + 1)
+            after = [] if last is None else [_after(field, direction, *last)]
+            docs = await self._select(
+                indexable, residual + after, [(field, direction), ("_id", direction)],
+                query.limit + 1,
+            )
         more = len(docs) > query.limit
         docs = docs[: query.limit]
         next_cursor = None
@@ -323,7 +353,8 @@ class TasksRepository:
         return TasksPage(items=[_to_public(d) for d in docs], next_cursor=next_cursor)
 
     async def _list_by_priority(
-        self, base: Document, direction: int, last: tuple[Any, ObjectId] | None, query: TaskQuery
+        self, indexable: Document, residual: list[Document], direction: int,
+        last: tuple[Any, ObjectId] | None, query: TaskQuery,
     ) -> list[Document]:
         """Priority sorts by rank (low < medium < high), not alphabetically: one indexed query
         per level, in rank order, each ordered by _id, until the page is full."""
@@ -339,14 +370,11 @@ class TasksRepository:
         wanted = query.limit + 1
         docs: list[Document] = []
         for i, level in enumerate(levels):
-            flt: Document = {"$and": [base, {"priority": level}]}
+            flt: Document = {**indexable, "priority": level}
             if i == 0 and start_after is not None:
-                op = "$gt" if direction == ASCENDING else "$lt"
-                flt["$and"].append({"_id": {op: start_after}})
-            async with _database_errors():
-                found = await self._tasks.find(flt).sort("_id", direction).limit(
-                    wanted - len(docs)).to_list(wanted - len(docs))
-            docs.extend(found)
+                flt["_id"] = {"$gt" if direction == ASCENDING else "$lt": start_after}
+            docs.extend(await self._select(flt, residual, [("_id", direction)],
+                                           wanted - len(docs)))
             if len(docs) >= wanted:
                 break
         return docs
