@@ -29,12 +29,33 @@ PASSWORD = "benchmark password"  # noqa: S105 - a throwaway user of a throwaway 
 
 def start_api(work: Path, **env: str) -> tuple[ManagedProcess, str]:
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "reference_api.main:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http",
-            "httptools", "--timeout-keep-alive", "75", "--no-access-log"]
-    environment = {"PATH": "/usr/bin:/bin", "APP_ENV": "test", "JWT_SECRET": SECRET,
-                   "LOG_LEVEL": "warning", "RATE_LIMIT_MAX": "100000000",
-                   "RATE_LIMIT_AUTH_MAX": "100000000", **env}
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "reference_api.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--timeout-keep-alive",
+        "75",
+        "--no-access-log",
+    ]
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "APP_ENV": "test",
+        "JWT_SECRET": SECRET,
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_MAX": "100000000",
+        "RATE_LIMIT_AUTH_MAX": "100000000",
+        **env,
+    }
     proc = ManagedProcess(f"api-{port}", argv, work / f"api-{port}.log", env=environment).start()
     url = f"http://127.0.0.1:{port}"
     proc.wait_ready(lambda: httpx.get(url + "/health").status_code == 200, timeout=60)
@@ -66,27 +87,32 @@ def main() -> None:
         redis, redis_url = start_redis(work / "redis")
         procs = [db, redis]
         try:
-            api, url = start_api(work, MONGODB_URI=mongodb_uri, REDIS_URL=redis_url,
-                                 BCRYPT_ROUNDS="12")
+            api, url = start_api(
+                work, MONGODB_URI=mongodb_uri, REDIS_URL=redis_url, BCRYPT_ROUNDS="12"
+            )
             procs.append(api)
             assert api.pid is not None
             client = httpx.Client(base_url=url, timeout=30)
             email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
-            client.post("/api/auth/register",
-                        json={"email": email, "password": PASSWORD, "name": "Bench"})
+            client.post(
+                "/api/auth/register", json={"email": email, "password": PASSWORD, "name": "Bench"}
+            )
 
             def login() -> None:
-                response = client.post("/api/auth/login",
-                                       json={"email": email, "password": PASSWORD})
+                response = client.post(
+                    "/api/auth/login", json={"email": email, "password": PASSWORD}
+                )
                 assert response.status_code == 200, response.text
 
             login_cpu, login_wall = measure(api.pid, args.logins, login)
-            token = client.post("/api/auth/login", json={"email": email,
-                                                         "password": PASSWORD}).json()
+            token = client.post(
+                "/api/auth/login", json={"email": email, "password": PASSWORD}
+            ).json()
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             for i in range(20):
-                client.post("/api/tasks", json={"title": f"task {i}", "tags": ["bench"]},
-                            headers=headers)
+                client.post(
+                    "/api/tasks", json={"title": f"task {i}", "tags": ["bench"]}, headers=headers
+                )
 
             def cached_list() -> None:
                 response = client.get("/api/tasks", headers=headers)
@@ -104,8 +130,13 @@ def main() -> None:
                 cached_list()
             cached_cpu, cached_wall = measure(api.pid, args.requests, cached_list)
 
-            uncached, uncached_url = start_api(work, MONGODB_URI=mongodb_uri, REDIS_URL="",
-                                               CACHE_ENABLED="false", BCRYPT_ROUNDS="12")
+            uncached, uncached_url = start_api(
+                work,
+                MONGODB_URI=mongodb_uri,
+                REDIS_URL="",
+                CACHE_ENABLED="false",
+                BCRYPT_ROUNDS="12",
+            )
             procs.append(uncached)
             assert uncached.pid is not None
             bypass_client = httpx.Client(base_url=uncached_url, timeout=30)
@@ -119,15 +150,23 @@ def main() -> None:
             n_uncached = max(100, args.requests // 4)
             uncached_cpu, uncached_wall = measure(uncached.pid, n_uncached, uncached_list)
 
-            print(f"login (BCRYPT_ROUNDS=12), n={args.logins}: "
-                  f"{login_cpu:.1f} ms CPU, {login_wall:.1f} ms wall per request")
-            print(f"GET /health (the app's floor: middleware, no I/O), n={args.requests}: "
-                  f"{health_cpu:.3f} ms CPU, {health_wall:.3f} ms wall per request")
-            print(f"GET /api/tasks cached (HIT, 20 items), n={args.requests}: "
-                  f"{cached_cpu:.3f} ms CPU, {cached_wall:.3f} ms wall per request")
-            print(f"GET /api/tasks uncached (BYPASS, 20 items), n={n_uncached}: "
-                  f"{uncached_cpu:.3f} ms CPU in the API process (the database's own CPU "
-                  f"not counted), {uncached_wall:.3f} ms wall per request")
+            print(
+                f"login (BCRYPT_ROUNDS=12), n={args.logins}: "
+                f"{login_cpu:.1f} ms CPU, {login_wall:.1f} ms wall per request"
+            )
+            print(
+                f"GET /health (the app's floor: middleware, no I/O), n={args.requests}: "
+                f"{health_cpu:.3f} ms CPU, {health_wall:.3f} ms wall per request"
+            )
+            print(
+                f"GET /api/tasks cached (HIT, 20 items), n={args.requests}: "
+                f"{cached_cpu:.3f} ms CPU, {cached_wall:.3f} ms wall per request"
+            )
+            print(
+                f"GET /api/tasks uncached (BYPASS, 20 items), n={n_uncached}: "
+                f"{uncached_cpu:.3f} ms CPU in the API process (the database's own CPU "
+                f"not counted), {uncached_wall:.3f} ms wall per request"
+            )
         finally:
             for proc in reversed(procs):
                 proc.stop()

@@ -670,8 +670,7 @@ def validity_reasons(phase: PhaseData, s: PhaseSummary, slo_invalid: Sequence[st
         )
     if s.requests < slo.MIN_SAMPLES:
         reasons.append(
-            f"too few samples: {s.requests} requests in the steady window "
-            f"(need {slo.MIN_SAMPLES})"
+            f"too few samples: {s.requests} requests in the steady window (need {slo.MIN_SAMPLES})"
         )
     return reasons
 

@@ -217,8 +217,17 @@ def start_secantusd(
     data.mkdir(parents=True, exist_ok=True)
     proc = ManagedProcess(
         "db",
-        [str(binary), "--host", host, "--port", str(port), "--storage-path", str(data),
-         "--log-level", "WARNING"],
+        [
+            str(binary),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--storage-path",
+            str(data),
+            "--log-level",
+            "WARNING",
+        ],
         log_path=work_dir / "logs" / "db.log",
         cwd=work_dir,
     ).start()
@@ -239,8 +248,23 @@ def start_redis(
     work_dir.mkdir(parents=True, exist_ok=True)
     proc = ManagedProcess(
         "redis",
-        [str(binary), "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(work_dir), "--protected-mode", "yes", "--loglevel", "warning"],
+        [
+            str(binary),
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(work_dir),
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+        ],
         log_path=work_dir / "logs" / "redis.log",
         cwd=work_dir,
     ).start()

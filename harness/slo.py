@@ -214,8 +214,9 @@ def evaluate(
     total = int(steady.shape[0])
     # Too few requests: nothing can be judged. Enough requests but too few successes: the
     # latency percentiles cannot be judged, but a failed check (say, the error rate) still can.
-    validity.append(Check("validity", "samples", float(min_samples), float(total),
-                          total >= min_samples))
+    validity.append(
+        Check("validity", "samples", float(min_samples), float(total), total >= min_samples)
+    )
     if total < min_samples:
         reasons.append(f"only {total} requests in the steady windows (need {min_samples})")
     few_successes = total >= min_samples and successful < min_samples
@@ -271,8 +272,15 @@ def evaluate(
             )
 
     failed = [c for c in checks if not c.passed]
-    validity.append(Check("validity", "successful_samples", float(min_samples),
-                          float(successful), successful >= min_samples or bool(failed)))
+    validity.append(
+        Check(
+            "validity",
+            "successful_samples",
+            float(min_samples),
+            float(successful),
+            successful >= min_samples or bool(failed),
+        )
+    )
     if few_successes and not failed:
         reasons.append(
             f"only {successful} successful requests in the steady windows (need {min_samples}) "

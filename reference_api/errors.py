@@ -151,8 +151,11 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     details = []
     for err in errors:
         loc = [str(part) for part in err.get("loc", ())]
-        item: dict[str, Any] = {"loc": loc, "msg": str(err.get("msg", "")),
-                                "type": str(err.get("type", ""))}
+        item: dict[str, Any] = {
+            "loc": loc,
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
         if not _SENSITIVE_FIELDS.intersection(loc) and isinstance(err.get("ctx"), dict):
             item["ctx"] = {k: str(v) for k, v in err["ctx"].items()}
         details.append(item)
@@ -161,9 +164,7 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(
-        request, exc.status_code, exc.code, exc.message, exc.details, exc.headers
-    )
+    return error_response(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -182,10 +183,13 @@ def _allowed_methods(request: Request) -> list[str]:
     """The methods documented for the first path template that matches, as the router picks it
     (Starlette alone names only the first partially matching route's methods)."""
     table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
-        request.app.state, "allow_table", None)
+        request.app.state, "allow_table", None
+    )
     if table is None:
-        table = [(compile_path(path)[0], sorted(method.upper() for method in item))
-                 for path, item in request.app.openapi()["paths"].items()]
+        table = [
+            (compile_path(path)[0], sorted(method.upper() for method in item))
+            for path, item in request.app.openapi()["paths"].items()
+        ]
         request.app.state.allow_table = table
     path = request.scope.get("path", "")
     return next((methods for regex, methods in table if regex.match(path)), [])
@@ -194,7 +198,10 @@ def _allowed_methods(request: Request) -> list[str]:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return error_response(
-        request, 422, "validation_error", "The request is invalid",
+        request,
+        422,
+        "validation_error",
+        "The request is invalid",
         details=validation_details(exc.errors()),
     )
 

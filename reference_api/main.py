@@ -56,9 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with open_services(settings, metrics, tokens) as services:
                 app.state.services = services
-                log.info("started", extra={"env": settings.app_env,
-                                           "cache": services.cache.enabled,
-                                           "rate_limit": services.limiter.enabled})
+                log.info(
+                    "started",
+                    extra={
+                        "env": settings.app_env,
+                        "cache": services.cache.enabled,
+                        "rate_limit": services.limiter.enabled,
+                    },
+                )
                 yield
             log.info("stopped")
         finally:
@@ -86,12 +91,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "X-Cache", "X-Replica", "Retry-After",
-                            "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-Cache",
+                "X-Replica",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
             max_age=600,
         )
     app.add_middleware(
-        EdgeMiddleware, metrics=metrics, replica=settings.replica_id,
+        EdgeMiddleware,
+        metrics=metrics,
+        replica=settings.replica_id,
         max_body=settings.max_body_bytes,
     )
     return app

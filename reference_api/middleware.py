@@ -82,8 +82,7 @@ class EdgeMiddleware:
                 headers = list(message.get("headers", ()))
                 has_cache_control = any(k.lower() == b"cache-control" for k, _ in headers)
                 headers.extend(
-                    h for h in extra_headers
-                    if not (has_cache_control and h[0] == b"cache-control")
+                    h for h in extra_headers if not (has_cache_control and h[0] == b"cache-control")
                 )
                 message["headers"] = headers
             await send(message)
@@ -119,12 +118,16 @@ class EdgeMiddleware:
             500: ("internal_error", "Internal server error"),
         }[status]
         body = json.dumps(error_body(status, code, message, request_id)).encode()
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, status: int, started: float, request_id: str) -> None:

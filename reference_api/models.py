@@ -50,21 +50,29 @@ def _iso_text_only(value: Any) -> Any:
 # A pattern as well as strip_whitespace, so that the schema itself says "not blank". U+0085 is
 # listed because pydantic strips it (Unicode White_Space) while ECMA-262's \s does not cover it.
 _NOT_BLANK = r"[^\s\u0085]"
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
-                                         pattern=_NOT_BLANK)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NOT_BLANK)
+]
 Description = Annotated[str, StringConstraints(max_length=5000)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
-                                       pattern=_NOT_BLANK)]
+Tag = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=_NOT_BLANK)
+]
 Tags = Annotated[list[Tag], Field(max_length=20)]
 DueDate = Annotated[datetime | None, BeforeValidator(_iso_text_only), AfterValidator(_as_utc)]
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=254,
-                      pattern=r"^[^@\s\u0085]+@[^@\s\u0085]+\.[^@\s\u0085]+$"),
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s\u0085]+@[^@\s\u0085]+\.[^@\s\u0085]+$",
+    ),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
-                                        pattern=_NOT_BLANK)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_NOT_BLANK)
+]
 
 
 class _Request(BaseModel):
@@ -125,8 +133,9 @@ class TaskUpdate(_Request):
     def _not_empty(self) -> TaskUpdate:
         if not self.model_fields_set:
             raise ValueError("send at least one field to change")
-        nulls = sorted(f for f in self.model_fields_set if f != "dueDate"
-                       and getattr(self, f) is None)
+        nulls = sorted(
+            f for f in self.model_fields_set if f != "dueDate" and getattr(self, f) is None
+        )
         if nulls:
             raise ValueError(f"may not be null: {', '.join(nulls)}")
         return self
@@ -198,8 +207,16 @@ class Readiness(BaseModel):
 
 
 SortKey = Literal[
-    "-createdAt", "createdAt", "-updatedAt", "updatedAt", "-dueDate", "dueDate",
-    "-priority", "priority", "title", "-title",
+    "-createdAt",
+    "createdAt",
+    "-updatedAt",
+    "updatedAt",
+    "-dueDate",
+    "dueDate",
+    "-priority",
+    "priority",
+    "title",
+    "-title",
 ]
 
 

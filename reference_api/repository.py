@@ -93,8 +93,12 @@ class UsersRepository:
             await self._users.create_index([("email", ASCENDING)], unique=True, name="email_1")
 
     async def create(self, email: str, name: str, password_hash: str) -> UserRecord:
-        doc: Document = {"email": email, "name": name, "passwordHash": password_hash,
-                         "createdAt": now_utc()}
+        doc: Document = {
+            "email": email,
+            "name": name,
+            "passwordHash": password_hash,
+            "createdAt": now_utc(),
+        }
         async with _database_errors():
             try:
                 result = await self._users.insert_one(doc)
@@ -119,8 +123,13 @@ class UsersRepository:
 
     @staticmethod
     def _record(doc: Mapping[str, Any]) -> UserRecord:
-        return UserRecord(str(doc["_id"]), doc["email"], doc.get("name", ""),
-                          doc.get("passwordHash", ""), doc["createdAt"])
+        return UserRecord(
+            str(doc["_id"]),
+            doc["email"],
+            doc.get("name", ""),
+            doc.get("passwordHash", ""),
+            doc["createdAt"],
+        )
 
 
 @dataclass(frozen=True)
@@ -224,7 +233,8 @@ class TasksRepository:
                 self.text_search = False
                 log.warning(
                     "the database refused a text index (code %s); search uses a "
-                    "case-insensitive regex on title and description instead", exc.code,
+                    "case-insensitive regex on title and description instead",
+                    exc.code,
                 )
             else:
                 self.text_search = True
@@ -304,22 +314,30 @@ class TasksRepository:
                 indexable["$text"] = {"$search": query.q}
             else:
                 pattern = re.escape(query.q)
-                residual.append({"$or": [
-                    {"title": {"$regex": pattern, "$options": "i"}},
-                    {"description": {"$regex": pattern, "$options": "i"}},
-                ]})
+                residual.append(
+                    {
+                        "$or": [
+                            {"title": {"$regex": pattern, "$options": "i"}},
+                            {"description": {"$regex": pattern, "$options": "i"}},
+                        ]
+                    }
+                )
         return indexable, residual
 
     async def _select(
-        self, indexable: Document, residual: list[Document], sort: list[tuple[str, int]],
+        self,
+        indexable: Document,
+        residual: list[Document],
+        sort: list[tuple[str, int]],
         limit: int,
     ) -> list[Document]:
         """``find`` when the filter is plain; otherwise an aggregation whose first ``$match`` is
         the indexable part (MongoDB merges the two stages; SecantusDB then uses the index)."""
         async with _database_errors():
             if not residual:
-                found: list[Document] = await self._tasks.find(indexable).sort(sort).limit(
-                    limit).to_list(limit)
+                found: list[Document] = (
+                    await self._tasks.find(indexable).sort(sort).limit(limit).to_list(limit)
+                )
                 return found
             pipeline: list[Document] = [
                 {"$match": indexable},
@@ -341,7 +359,9 @@ class TasksRepository:
         else:
             after = [] if last is None else [_after(field, direction, *last)]
             docs = await self._select(
-                indexable, residual + after, [(field, direction), ("_id", direction)],
+                indexable,
+                residual + after,
+                [(field, direction), ("_id", direction)],
                 query.limit + 1,
             )
         more = len(docs) > query.limit
@@ -353,8 +373,12 @@ class TasksRepository:
         return TasksPage(items=[_to_public(d) for d in docs], next_cursor=next_cursor)
 
     async def _list_by_priority(
-        self, indexable: Document, residual: list[Document], direction: int,
-        last: tuple[Any, ObjectId] | None, query: TaskQuery,
+        self,
+        indexable: Document,
+        residual: list[Document],
+        direction: int,
+        last: tuple[Any, ObjectId] | None,
+        query: TaskQuery,
     ) -> list[Document]:
         """Priority sorts by rank (low < medium < high), not alphabetically: one indexed query
         per level, in rank order, each ordered by _id, until the page is full."""
@@ -366,15 +390,14 @@ class TasksRepository:
             level, start_after = last
             if level not in levels:
                 return []
-            levels = levels[levels.index(level):]
+            levels = levels[levels.index(level) :]
         wanted = query.limit + 1
         docs: list[Document] = []
         for i, level in enumerate(levels):
             flt: Document = {**indexable, "priority": level}
             if i == 0 and start_after is not None:
                 flt["_id"] = {"$gt" if direction == ASCENDING else "$lt": start_after}
-            docs.extend(await self._select(flt, residual, [("_id", direction)],
-                                           wanted - len(docs)))
+            docs.extend(await self._select(flt, residual, [("_id", direction)], wanted - len(docs)))
             if len(docs) >= wanted:
                 break
         return docs
@@ -385,10 +408,12 @@ class TasksRepository:
         by_priority = PriorityCounts()
         total = 0
         async with _database_errors():
-            cursor = await self._tasks.aggregate([
-                {"$match": {"user": user}},
-                {"$group": {"_id": {"s": "$status", "p": "$priority"}, "n": {"$sum": 1}}},
-            ])
+            cursor = await self._tasks.aggregate(
+                [
+                    {"$match": {"user": user}},
+                    {"$group": {"_id": {"s": "$status", "p": "$priority"}, "n": {"$sum": 1}}},
+                ]
+            )
             groups = await cursor.to_list(None)
             overdue = await self._tasks.count_documents(
                 {"user": user, "dueDate": {"$lt": now_utc()}, "status": {"$ne": "done"}}
@@ -402,8 +427,7 @@ class TasksRepository:
                 setattr(by_status, status, getattr(by_status, status) + n)
             if key.get("p") in PriorityCounts.model_fields:
                 setattr(by_priority, key["p"], getattr(by_priority, key["p"]) + n)
-        return TaskStats(total=total, by_status=by_status, by_priority=by_priority,
-                         overdue=overdue)
+        return TaskStats(total=total, by_status=by_status, by_priority=by_priority, overdue=overdue)
 
     async def ping(self) -> None:
         async with _database_errors():

@@ -29,9 +29,13 @@ async def ready(request: Request, services: ServicesDep) -> Response:
     redis = await services.redis_state(_PROBE_TIMEOUT)
     if not database_up:
         body = Readiness(status="unavailable", database="down", redis=redis).model_dump(
-            exclude_none=True)
-        body.update(error_body(503, "database_unavailable", "The database is unreachable",
-                               request_id_of(request)))
+            exclude_none=True
+        )
+        body.update(
+            error_body(
+                503, "database_unavailable", "The database is unreachable", request_id_of(request)
+            )
+        )
         return JSONResponse(body, status_code=503)
     status = "degraded" if redis == "down" else "ready"
     return JSONResponse(
@@ -43,9 +47,14 @@ async def ready(request: Request, services: ServicesDep) -> Response:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                     "description": "Prometheus text exposition format"}},
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format",
+        }
+    },
 )
 async def metrics(services: ServicesDep) -> Response:
-    return Response(services.metrics.render(),
-                    media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(
+        services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

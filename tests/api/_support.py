@@ -20,28 +20,69 @@ T = TypeVar("T")
 JWT_SECRET = "test-secret-" + "s" * 40
 PASSWORD = "correct horse battery"
 _SETTING_NAMES = (
-    "APP_ENV", "PORT", "MONGODB_URI", "MONGODB_POOL_SIZE", "MONGODB_TIMEOUT_MS", "REDIS_URL",
-    "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_TIMEOUT", "CACHE_ENABLED", "CACHE_TTL",
-    "JWT_SECRET", "JWT_EXPIRE", "BCRYPT_ROUNDS", "ALLOWED_ORIGINS", "RATE_LIMIT_WINDOW",
-    "RATE_LIMIT_MAX", "RATE_LIMIT_AUTH_MAX", "RATE_LIMIT_ENABLED", "LOG_LEVEL", "LOG_FILE_PATH",
-    "REPLICA_ID", "FORWARDED_ALLOW_IPS", "REDIS_BREAKER_COOLDOWN", "REDIS_BREAKER_FAILURES",
+    "APP_ENV",
+    "PORT",
+    "MONGODB_URI",
+    "MONGODB_POOL_SIZE",
+    "MONGODB_TIMEOUT_MS",
+    "REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_PASSWORD",
+    "REDIS_TIMEOUT",
+    "CACHE_ENABLED",
+    "CACHE_TTL",
+    "JWT_SECRET",
+    "JWT_EXPIRE",
+    "BCRYPT_ROUNDS",
+    "ALLOWED_ORIGINS",
+    "RATE_LIMIT_WINDOW",
+    "RATE_LIMIT_MAX",
+    "RATE_LIMIT_AUTH_MAX",
+    "RATE_LIMIT_ENABLED",
+    "LOG_LEVEL",
+    "LOG_FILE_PATH",
+    "REPLICA_ID",
+    "FORWARDED_ALLOW_IPS",
+    "REDIS_BREAKER_COOLDOWN",
+    "REDIS_BREAKER_FAILURES",
 )
 
 
 def api_env(**settings: str) -> dict[str, str]:
     """The environment of an API process: this one's, minus any API setting, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
-    env.update(APP_ENV="test", BCRYPT_ROUNDS="4", JWT_SECRET=JWT_SECRET, REPLICA_ID="test-1",
-               RATE_LIMIT_MAX="1000000", RATE_LIMIT_AUTH_MAX="1000000", LOG_LEVEL="warning")
+    env.update(
+        APP_ENV="test",
+        BCRYPT_ROUNDS="4",
+        JWT_SECRET=JWT_SECRET,
+        REPLICA_ID="test-1",
+        RATE_LIMIT_MAX="1000000",
+        RATE_LIMIT_AUTH_MAX="1000000",
+        LOG_LEVEL="warning",
+    )
     env.update(settings)
     return env
 
 
 def uvicorn_argv(port: int) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", "--factory", "reference_api.main:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-        "--timeout-keep-alive", "75", "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "reference_api.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--timeout-keep-alive",
+        "75",
+        "--no-access-log",
     ]
 
 

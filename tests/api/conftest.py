@@ -43,7 +43,8 @@ def api(
     """An API with cache and (generous) rate limits, shared by the session's tests (each test
     works as users of its own)."""
     return session_api_factory(
-        MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=redis_url,
+        MONGODB_URI=fresh_mongodb_uri(),
+        REDIS_URL=redis_url,
         ALLOWED_ORIGINS="https://app.example.com",
     )
 
@@ -51,5 +52,4 @@ def api(
 @pytest.fixture(scope="session")
 def uncached_api(session_api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]) -> Api:
     """An API without Redis (no cache, no Redis rate limiting)."""
-    return session_api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="",
-                               CACHE_ENABLED="false")
+    return session_api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="", CACHE_ENABLED="false")

@@ -21,8 +21,13 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def forge(claims: dict[str, Any], *, alg: str = "HS256", key: bytes = JWT_SECRET.encode(),
-          header: dict[str, Any] | None = None) -> str:
+def forge(
+    claims: dict[str, Any],
+    *,
+    alg: str = "HS256",
+    key: bytes = JWT_SECRET.encode(),
+    header: dict[str, Any] | None = None,
+) -> str:
     """A JWT built by hand, so that tests can make the ones PyJWT refuses to make."""
     head = b64(json.dumps(header or {"alg": alg, "typ": "JWT"}).encode())
     body = b64(json.dumps(claims).encode())
@@ -77,8 +82,9 @@ def test_login_returns_a_bearer_token_that_opens_me(
     token = login.json()
     assert token["token_type"] == "bearer"
     assert token["expires_in"] == 24 * 3600
-    me = api.client.get("/api/auth/me",
-                        headers={"Authorization": f"Bearer {token['access_token']}"})
+    me = api.client.get(
+        "/api/auth/me", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert me.status_code == 200
     assert me.json()["id"] == user_id
     assert me.json()["email"] == email
@@ -103,8 +109,14 @@ def test_unknown_user_and_wrong_password_get_identical_answers(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("email", "not-an-email"), ("email", "a@b"), ("password", "short"),
-     ("password", "x" * 129), ("name", "   "), ("name", "n" * 101)],
+    [
+        ("email", "not-an-email"),
+        ("email", "a@b"),
+        ("password", "short"),
+        ("password", "x" * 129),
+        ("name", "   "),
+        ("name", "n" * 101),
+    ],
 )
 def test_registration_validates_its_fields(api: Api, field: str, value: str) -> None:
     body = {"email": f"v{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD, "name": "V"}
@@ -117,12 +129,12 @@ def test_registration_validates_its_fields(api: Api, field: str, value: str) -> 
 def test_a_long_password_of_multibyte_characters_still_works(api: Api) -> None:
     password = "é" * 128  # 256 bytes: more than bcrypt's 72
     email = f"long{uuid.uuid4().hex[:8]}@example.com"
-    created = api.client.post("/api/auth/register",
-                              json={"email": email, "password": password, "name": "L"})
+    created = api.client.post(
+        "/api/auth/register", json={"email": email, "password": password, "name": "L"}
+    )
     assert created.status_code == 201
     ok = api.client.post("/api/auth/login", json={"email": email, "password": password})
-    almost = api.client.post("/api/auth/login",
-                             json={"email": email, "password": "é" * 127 + "e"})
+    almost = api.client.post("/api/auth/login", json={"email": email, "password": "é" * 127 + "e"})
     assert ok.status_code == 200
     assert almost.status_code == 401
 
@@ -160,14 +172,17 @@ def tampered(user_id: str) -> str:
 
 BAD_TOKENS: dict[str, Callable[[str], str]] = {
     "alg none": lambda uid: forge(claims_for(uid), alg="none"),
-    "alg none, upper case": lambda uid: forge(claims_for(uid), alg="none",
-                                              header={"alg": "NONE", "typ": "JWT"}),
+    "alg none, upper case": lambda uid: forge(
+        claims_for(uid), alg="none", header={"alg": "NONE", "typ": "JWT"}
+    ),
     "HS512 with the right key": lambda uid: forge(claims_for(uid), alg="HS512"),
     "RS256 header over an HMAC signature (key confusion)": lambda uid: forge(
-        claims_for(uid), header={"alg": "RS256", "typ": "JWT"}),
+        claims_for(uid), header={"alg": "RS256", "typ": "JWT"}
+    ),
     "wrong key": lambda uid: forge(claims_for(uid), key=b"another-secret-" + b"k" * 40),
-    "expired": lambda uid: forge(claims_for(uid, iat=int(time.time()) - 7200,
-                                            exp=int(time.time()) - 3600)),
+    "expired": lambda uid: forge(
+        claims_for(uid, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    ),
     "missing sub": lambda uid: forge(claims_for(uid, sub=None)),
     "missing exp": lambda uid: forge(claims_for(uid, exp=None)),
     "missing iat": lambda uid: forge(claims_for(uid, iat=None)),
@@ -183,8 +198,10 @@ def test_bad_tokens_are_refused_with_401(
 ) -> None:
     _, user_id, _ = user
     good = forge(claims_for(user_id))
-    assert api.client.get("/api/auth/me",
-                          headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    assert (
+        api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {good}"}).status_code
+        == 200
+    )
     token = BAD_TOKENS[kind](user_id)
     for path in ("/api/auth/me", "/api/tasks"):
         response = api.client.get(path, headers={"Authorization": f"Bearer {token}"})
@@ -209,8 +226,9 @@ def test_unknown_user_and_wrong_password_take_about_the_same_time(
         times = []
         for _ in range(5):
             started = time.perf_counter()
-            response = slow.client.post("/api/auth/login",
-                                        json={"email": login_email, "password": "wrong-pass"})
+            response = slow.client.post(
+                "/api/auth/login", json={"email": login_email, "password": "wrong-pass"}
+            )
             times.append(time.perf_counter() - started)
             assert response.status_code == 401
         return sorted(times)[2]

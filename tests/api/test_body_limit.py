@@ -17,7 +17,8 @@ def big_task_json(size: int) -> bytes:
 def test_a_body_announced_over_the_limit_is_refused_with_413(api: Api) -> None:
     headers = api.auth()
     response = api.client.post(
-        "/api/tasks", content=big_task_json(LIMIT + 10),
+        "/api/tasks",
+        content=big_task_json(LIMIT + 10),
         headers={**headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
@@ -31,7 +32,7 @@ def test_a_chunked_body_growing_over_the_limit_is_refused_with_413(api: Api) -> 
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(body), 8192):
-            yield body[start:start + 8192]
+            yield body[start : start + 8192]
 
     response = api.client.post(
         "/api/tasks", content=chunks(), headers={**headers, "Content-Type": "application/json"}
@@ -46,7 +47,8 @@ def test_a_chunked_body_under_the_limit_is_accepted(api: Api) -> None:
     headers = api.auth()
     body = json.dumps({"title": "streamed", "description": "y" * 4000}).encode()
     response = api.client.post(
-        "/api/tasks", content=iter([body[:100], body[100:]]),
+        "/api/tasks",
+        content=iter([body[:100], body[100:]]),
         headers={**headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 201
@@ -55,7 +57,8 @@ def test_a_chunked_body_under_the_limit_is_accepted(api: Api) -> None:
 
 def test_the_limit_applies_before_authentication(api: Api) -> None:
     response = api.client.post(
-        "/api/auth/login", content=b"{" + b" " * (LIMIT + 1) + b"}",
+        "/api/auth/login",
+        content=b"{" + b" " * (LIMIT + 1) + b"}",
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 413

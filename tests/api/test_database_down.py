@@ -23,9 +23,7 @@ def own_database(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
     proc.stop()
 
 
-def timed(
-    api: Api, method: str, path: str, **kwargs: Any
-) -> tuple[int, float, dict[str, Any]]:
+def timed(api: Api, method: str, path: str, **kwargs: Any) -> tuple[int, float, dict[str, Any]]:
     started = time.monotonic()
     response = api.client.request(method, path, **kwargs)
     return response.status_code, time.monotonic() - started, dict(response.json())

@@ -31,8 +31,12 @@ def test_an_unhandled_exception_answers_500_without_a_stack_trace() -> None:
 
     response = asyncio.run(call())
     assert response.status_code == 500
-    assert response.json() == {"error": {"code": "internal_error",
-                                         "message": "Internal server error",
-                                         "request_id": "boom-1"}}
+    assert response.json() == {
+        "error": {
+            "code": "internal_error",
+            "message": "Internal server error",
+            "request_id": "boom-1",
+        }
+    }
     assert "secret internals" not in response.text
     assert response.headers["x-content-type-options"] == "nosniff"

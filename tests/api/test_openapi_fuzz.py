@@ -14,27 +14,30 @@ from ._support import Api
 
 # positive_data_acceptance is left out on purpose: a schema-valid but forged pagination cursor
 # is refused with 400 by design, which that check counts as a failure.
-CHECKS = ",".join([
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_headers_conformance",
-    "response_schema_conformance",
-    "negative_data_rejection",
-    "missing_required_header",
-    "unsupported_method",
-    "allow_header_conformance",
-    "use_after_free",
-    "ensure_resource_availability",
-    "ignored_auth",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "missing_required_header",
+        "unsupported_method",
+        "allow_header_conformance",
+        "use_after_free",
+        "ensure_resource_availability",
+        "ignored_auth",
+    ]
+)
 
 
 def test_every_operation_declares_its_responses_and_error_schema(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     assert "ErrorResponse" in spec["components"]["schemas"]
-    operations = [(path, method, op) for path, item in spec["paths"].items()
-                  for method, op in item.items()]
+    operations = [
+        (path, method, op) for path, item in spec["paths"].items() for method, op in item.items()
+    ]
     assert len(operations) == 12
     for path, method, op in operations:
         responses = op["responses"]
@@ -47,24 +50,35 @@ def test_every_operation_declares_its_responses_and_error_schema(api: Api) -> No
             assert {"413", "422"} <= set(responses), (method, path)
 
 
-def test_schemathesis_finds_no_server_error_and_no_broken_promise(
-    api: Api, tmp_path: Path
-) -> None:
+def test_schemathesis_finds_no_server_error_and_no_broken_promise(api: Api, tmp_path: Path) -> None:
     headers = api.auth()
     st = Path(sys.executable).with_name("st")
     done = subprocess.run(
         [
-            str(st), "run", f"{api.base_url}/openapi.json",
-            "--header", f"Authorization: {headers['Authorization']}",
-            "--checks", CHECKS,
-            "--max-examples", "10",
-            "--seed", "20261129",
-            "--workers", "2",
-            "--phases", "coverage,fuzzing,stateful",
-            "--request-timeout", "10",
+            str(st),
+            "run",
+            f"{api.base_url}/openapi.json",
+            "--header",
+            f"Authorization: {headers['Authorization']}",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "10",
+            "--seed",
+            "20261129",
+            "--workers",
+            "2",
+            "--phases",
+            "coverage,fuzzing,stateful",
+            "--request-timeout",
+            "10",
             "--no-color",
         ],
-        cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]

@@ -20,7 +20,8 @@ def any_api(request: pytest.FixtureRequest) -> Api:
 def alice_and_bob(any_api: Api) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     alice, bob = any_api.auth(), any_api.auth()
     task = any_api.client.post(
-        "/api/tasks", json={"title": "alice secret plan", "description": "zebra", "status": "done"},
+        "/api/tasks",
+        json={"title": "alice secret plan", "description": "zebra", "status": "done"},
         headers=alice,
     ).json()
     return alice, bob, task
@@ -45,8 +46,9 @@ def test_another_users_tasks_never_appear_in_lists_search_or_stats(
     # Warm alice's cache entries with the very queries bob will make.
     queries: list[dict[str, str]] = [{}, {"q": "zebra"}, {"status": "done"}]
     for params in queries:
-        assert len(any_api.client.get("/api/tasks", params=params, headers=alice)
-                   .json()["items"]) == 1
+        assert (
+            len(any_api.client.get("/api/tasks", params=params, headers=alice).json()["items"]) == 1
+        )
     assert any_api.client.get("/api/tasks/stats", headers=alice).json()["total"] == 1
     for _ in range(2):  # the second round would be a cache hit, if anything were shared
         for params in queries:

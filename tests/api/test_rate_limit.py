@@ -16,9 +16,13 @@ AUTH_MAX = 3
 
 @pytest.fixture(scope="module")
 def limited(api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str], redis_url: str) -> Api:
-    return api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=redis_url,
-                       RATE_LIMIT_MAX=str(USER_MAX), RATE_LIMIT_AUTH_MAX=str(AUTH_MAX),
-                       RATE_LIMIT_WINDOW="1")
+    return api_factory(
+        MONGODB_URI=fresh_mongodb_uri(),
+        REDIS_URL=redis_url,
+        RATE_LIMIT_MAX=str(USER_MAX),
+        RATE_LIMIT_AUTH_MAX=str(AUTH_MAX),
+        RATE_LIMIT_WINDOW="1",
+    )
 
 
 def from_ip(ip: str) -> dict[str, str]:
@@ -30,10 +34,14 @@ def a_user(api: Api) -> dict[str, str]:
     """Register and log in from an address of its own, so the IP budget is not spent."""
     ip = f"10.1.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
     email = f"r{uuid.uuid4().hex[:10]}@example.com"
-    api.client.post("/api/auth/register", headers=from_ip(ip),
-                    json={"email": email, "password": PASSWORD, "name": "R"})
-    login = api.client.post("/api/auth/login", headers=from_ip(ip),
-                            json={"email": email, "password": PASSWORD})
+    api.client.post(
+        "/api/auth/register",
+        headers=from_ip(ip),
+        json={"email": email, "password": PASSWORD, "name": "R"},
+    )
+    login = api.client.post(
+        "/api/auth/login", headers=from_ip(ip), json={"email": email, "password": PASSWORD}
+    )
     assert login.status_code == 200, login.text
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
@@ -70,8 +78,10 @@ def test_one_users_limit_does_not_touch_another_user(limited: Api) -> None:
 
 def test_login_attempts_are_limited_per_client_ip(limited: Api) -> None:
     body = {"email": "nobody@example.com", "password": "wrong-password"}
-    attempts = [limited.client.post("/api/auth/login", json=body, headers=from_ip("10.9.9.9"))
-                for _ in range(AUTH_MAX + 1)]
+    attempts = [
+        limited.client.post("/api/auth/login", json=body, headers=from_ip("10.9.9.9"))
+        for _ in range(AUTH_MAX + 1)
+    ]
     assert [a.status_code for a in attempts] == [401] * AUTH_MAX + [429]
     assert attempts[0].headers["ratelimit-remaining"] == str(AUTH_MAX - 1)
     assert "retry-after" in attempts[-1].headers
@@ -82,12 +92,19 @@ def test_login_attempts_are_limited_per_client_ip(limited: Api) -> None:
 def test_forwarded_addresses_from_an_untrusted_peer_are_ignored(
     api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str], redis_url: str
 ) -> None:
-    strict = api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=redis_url,
-                         RATE_LIMIT_AUTH_MAX="100000", FORWARDED_ALLOW_IPS="10.0.0.1")
+    strict = api_factory(
+        MONGODB_URI=fresh_mongodb_uri(),
+        REDIS_URL=redis_url,
+        RATE_LIMIT_AUTH_MAX="100000",
+        FORWARDED_ALLOW_IPS="10.0.0.1",
+    )
     body = {"email": "nobody@example.com", "password": "wrong-password"}
     remaining = [
-        int(strict.client.post("/api/auth/login", json=body,
-                               headers=from_ip(f"10.0.5.{i}")).headers["ratelimit-remaining"])
+        int(
+            strict.client.post(
+                "/api/auth/login", json=body, headers=from_ip(f"10.0.5.{i}")
+            ).headers["ratelimit-remaining"]
+        )
         for i in range(3)
     ]
     # One shared budget (the socket peer's), whatever address each request claimed.
@@ -97,10 +114,15 @@ def test_forwarded_addresses_from_an_untrusted_peer_are_ignored(
 def test_the_limit_can_be_switched_off(
     api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str], redis_url: str
 ) -> None:
-    off = api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL=redis_url,
-                      RATE_LIMIT_ENABLED="false", RATE_LIMIT_AUTH_MAX="1")
+    off = api_factory(
+        MONGODB_URI=fresh_mongodb_uri(),
+        REDIS_URL=redis_url,
+        RATE_LIMIT_ENABLED="false",
+        RATE_LIMIT_AUTH_MAX="1",
+    )
     body = {"email": "nobody@example.com", "password": "wrong-password"}
-    answers: list[httpx.Response] = [off.client.post("/api/auth/login", json=body)
-                                     for _ in range(3)]
+    answers: list[httpx.Response] = [
+        off.client.post("/api/auth/login", json=body) for _ in range(3)
+    ]
     assert [a.status_code for a in answers] == [401, 401, 401]
     assert "ratelimit-limit" not in answers[0].headers

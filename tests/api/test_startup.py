@@ -13,8 +13,9 @@ from ._support import ApiFactory, api_env, uvicorn_argv, wait_until
 
 
 def run_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(uvicorn_argv(free_port()), env=env, capture_output=True, text=True,
-                          timeout=20, check=False)
+    return subprocess.run(
+        uvicorn_argv(free_port()), env=env, capture_output=True, text=True, timeout=20, check=False
+    )
 
 
 @pytest.mark.parametrize("secret", [None, "", "s" * 31])
@@ -47,8 +48,9 @@ def test_an_invalid_setting_is_named_in_one_line(fresh_mongodb_uri: Callable[[],
 def test_production_with_a_strong_secret_starts(
     api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]
 ) -> None:
-    api = api_factory(APP_ENV="production", MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="",
-                      JWT_SECRET="p" * 32)
+    api = api_factory(
+        APP_ENV="production", MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="", JWT_SECRET="p" * 32
+    )
     assert api.client.get("/health").status_code == 200
     assert api.client.get("/docs").status_code == 404  # no interactive docs in production
 
@@ -56,8 +58,9 @@ def test_production_with_a_strong_secret_starts(
 def test_development_without_a_secret_starts_with_a_warning(
     api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]
 ) -> None:
-    api = api_factory(APP_ENV="development", MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="",
-                      JWT_SECRET="")
+    api = api_factory(
+        APP_ENV="development", MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="", JWT_SECRET=""
+    )
     _, headers = api.register()
     assert api.client.get("/api/auth/me", headers=headers).status_code == 200
     assert wait_until(lambda: "random secret for this process" in api.log())

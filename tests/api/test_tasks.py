@@ -42,10 +42,28 @@ def all_pages(api: Api, headers: Headers, **params: Any) -> list[dict[str, Any]]
 
 def test_a_created_task_has_every_public_field(api: Api, headers: Headers) -> None:
     me = api.client.get("/api/auth/me", headers=headers).json()
-    task = create(api, headers, title="  Write report  ", description="d", status="in-progress",
-                  priority="high", dueDate="2030-01-02T03:04:05+01:00", tags=["work", "q1"])
-    assert set(task) == {"id", "title", "description", "status", "priority", "dueDate", "tags",
-                         "createdAt", "updatedAt", "owner"}
+    task = create(
+        api,
+        headers,
+        title="  Write report  ",
+        description="d",
+        status="in-progress",
+        priority="high",
+        dueDate="2030-01-02T03:04:05+01:00",
+        tags=["work", "q1"],
+    )
+    assert set(task) == {
+        "id",
+        "title",
+        "description",
+        "status",
+        "priority",
+        "dueDate",
+        "tags",
+        "createdAt",
+        "updatedAt",
+        "owner",
+    }
     assert task["title"] == "Write report"
     assert task["status"] == "in-progress"
     assert task["priority"] == "high"
@@ -57,8 +75,13 @@ def test_a_created_task_has_every_public_field(api: Api, headers: Headers) -> No
 
 def test_defaults_apply_to_a_minimal_task(api: Api, headers: Headers) -> None:
     task = create(api, headers)
-    assert (task["description"], task["status"], task["priority"], task["dueDate"],
-            task["tags"]) == ("", "todo", "medium", None, [])
+    assert (
+        task["description"],
+        task["status"],
+        task["priority"],
+        task["dueDate"],
+        task["tags"],
+    ) == ("", "todo", "medium", None, [])
 
 
 def test_a_task_reads_back_as_it_was_created(api: Api, headers: Headers) -> None:
@@ -70,16 +93,16 @@ def test_a_task_reads_back_as_it_was_created(api: Api, headers: Headers) -> None
 
 def test_patch_changes_only_the_fields_sent(api: Api, headers: Headers) -> None:
     task = create(api, headers, description="keep me", dueDate="2031-01-01T00:00:00Z")
-    response = api.client.patch(f"/api/tasks/{task['id']}", json={"status": "done"},
-                                headers=headers)
+    response = api.client.patch(
+        f"/api/tasks/{task['id']}", json={"status": "done"}, headers=headers
+    )
     assert response.status_code == 200
     updated = response.json()
     assert updated["status"] == "done"
     assert updated["description"] == "keep me"
     assert updated["updatedAt"] >= task["updatedAt"]
     assert updated["createdAt"] == task["createdAt"]
-    cleared = api.client.patch(f"/api/tasks/{task['id']}", json={"dueDate": None},
-                               headers=headers)
+    cleared = api.client.patch(f"/api/tasks/{task['id']}", json={"dueDate": None}, headers=headers)
     assert cleared.json()["dueDate"] is None
 
 
@@ -91,8 +114,7 @@ def test_patch_with_an_empty_body_is_refused(api: Api, headers: Headers) -> None
 
 def test_patch_refuses_null_for_a_required_field(api: Api, headers: Headers) -> None:
     task = create(api, headers)
-    response = api.client.patch(f"/api/tasks/{task['id']}", json={"title": None},
-                                headers=headers)
+    response = api.client.patch(f"/api/tasks/{task['id']}", json={"title": None}, headers=headers)
     assert response.status_code == 422
 
 
@@ -114,8 +136,7 @@ def test_unknown_or_server_owned_fields_are_refused_on_create_and_update(
     assert created.status_code == 422
     assert created.json()["error"]["details"][0]["type"] == "extra_forbidden"
     task = create(api, headers)
-    patched = api.client.patch(f"/api/tasks/{task['id']}", json={field: other},
-                               headers=headers)
+    patched = api.client.patch(f"/api/tasks/{task['id']}", json={field: other}, headers=headers)
     assert patched.status_code == 422
     assert api.client.get(f"/api/tasks/{task['id']}", headers=headers).json() == task
 
@@ -202,9 +223,14 @@ def test_sort_by_due_date_pages_through_tasks_without_one(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["garbage!", "e30", base64.urlsafe_b64encode(b'{"s":"-createdAt","v":1,"id":"x"}').decode(),
-     base64.urlsafe_b64encode(json.dumps({"s": "title", "v": "a", "id": "0" * 24}).encode())
-     .decode()],
+    [
+        "garbage!",
+        "e30",
+        base64.urlsafe_b64encode(b'{"s":"-createdAt","v":1,"id":"x"}').decode(),
+        base64.urlsafe_b64encode(
+            json.dumps({"s": "title", "v": "a", "id": "0" * 24}).encode()
+        ).decode(),
+    ],
 )
 def test_a_tampered_cursor_answers_400_not_500(api: Api, headers: Headers, cursor: str) -> None:
     response = api.client.get("/api/tasks", params={"cursor": cursor}, headers=headers)
@@ -264,15 +290,21 @@ def test_stats_count_by_status_and_priority_and_overdue(api: Api) -> None:
 def test_stats_of_a_new_user_are_all_zero(api: Api) -> None:
     response = api.client.get("/api/tasks/stats", headers=api.auth())
     assert response.json() == {
-        "total": 0, "by_status": {"todo": 0, "in-progress": 0, "done": 0},
-        "by_priority": {"low": 0, "medium": 0, "high": 0}, "overdue": 0,
+        "total": 0,
+        "by_status": {"todo": 0, "in-progress": 0, "done": 0},
+        "by_priority": {"low": 0, "medium": 0, "high": 0},
+        "overdue": 0,
     }
 
 
 def test_task_routes_need_a_token(api: Api) -> None:
-    for method, path in (("GET", "/api/tasks"), ("POST", "/api/tasks"),
-                         ("GET", "/api/tasks/stats"), ("GET", f"/api/tasks/{'0' * 24}"),
-                         ("PATCH", f"/api/tasks/{'0' * 24}"),
-                         ("DELETE", f"/api/tasks/{'0' * 24}")):
+    for method, path in (
+        ("GET", "/api/tasks"),
+        ("POST", "/api/tasks"),
+        ("GET", "/api/tasks/stats"),
+        ("GET", f"/api/tasks/{'0' * 24}"),
+        ("PATCH", f"/api/tasks/{'0' * 24}"),
+        ("DELETE", f"/api/tasks/{'0' * 24}"),
+    ):
         response = api.client.request(method, path, json={"title": "x"})
         assert response.status_code == 401, (method, path)
