@@ -11,7 +11,6 @@ client's own CPU is not counted. Numbers depend on the machine; the point is the
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import uuid
@@ -22,6 +21,7 @@ import httpx
 import psutil
 
 from harness.processes import ManagedProcess, free_port, start_redis, start_secantusd
+from harness.stack.local import api_argv
 
 SECRET = "benchmark-secret-" + "b" * 40
 PASSWORD = "benchmark password"  # noqa: S105 - a throwaway user of a throwaway database
@@ -29,24 +29,7 @@ PASSWORD = "benchmark password"  # noqa: S105 - a throwaway user of a throwaway 
 
 def start_api(work: Path, **env: str) -> tuple[ManagedProcess, str]:
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "reference_api.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--timeout-keep-alive",
-        "75",
-        "--no-access-log",
-    ]
+    argv = api_argv(port=port)
     environment = {
         "PATH": "/usr/bin:/bin",
         "APP_ENV": "test",

@@ -111,18 +111,14 @@ class ComposeStack:
 
     def start(self, name: str) -> None:
         self._docker("start", self._container(name))
-        self._compose(
-            "up",
-            "-d",
-            "--wait",
-            "--no-recreate",
-            "--scale",
-            f"api={self.config.replicas}",
-            timeout=UP_TIMEOUT,
-        )
+        self._wait_healthy()
 
     def restart(self, name: str) -> None:
         self._docker("restart", self._container(name))
+        self._wait_healthy()
+
+    def _wait_healthy(self) -> None:
+        """Let compose wait until every service, the restarted one included, is healthy."""
         self._compose(
             "up",
             "-d",

@@ -43,6 +43,22 @@ def redact(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def api_argv(
+    app: str = "reference_api.main:create_app", *, port: int | None = None, fd: int | None = None
+) -> list[str]:
+    """The one command line of an API replica: on ``127.0.0.1:port``, or on an inherited ``fd``.
+
+    Keep-alive (75 s) outlives nginx's upstream keepalive_timeout (60 s), so nginx never reuses a
+    connection the replica is closing; the app logs each request itself.
+    """
+    where = ["--fd", str(fd)] if fd is not None else ["--host", HOST, "--port", str(port)]
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", app, *where,
+        "--loop", "uvloop", "--http", "httptools", "--timeout-keep-alive", "75",
+        "--timeout-graceful-shutdown", "10", "--no-access-log", "--no-server-header",
+    ]  # fmt: skip
+
+
 class LocalStack:
     """db + redis + ``api-1..N`` + balancer on this machine; a context manager.
 
@@ -238,28 +254,15 @@ class LocalStack:
         waits = []
         for replica in range(1, self.config.replicas + 1):
             name = f"api-{replica}"
-            argv = [sys.executable, "-m", "uvicorn", "--factory", self.config.app]
             port: int | None
             if self._shared is not None:
                 port = None
-                argv += ["--fd", str(self._shared.fileno())]
+                argv = api_argv(self.config.app, fd=self._shared.fileno())
                 pass_fds: tuple[int, ...] = (self._shared.fileno(),)
             else:
                 port = free_port(HOST)
-                argv += ["--host", HOST, "--port", str(port)]
+                argv = api_argv(self.config.app, port=port)
                 pass_fds = ()
-            argv += [
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--timeout-keep-alive",
-                "75",
-                "--timeout-graceful-shutdown",
-                "10",
-                "--no-access-log",
-                "--no-server-header",
-            ]
             proc = ManagedProcess(
                 name,
                 argv,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -14,6 +13,7 @@ from typing import TypeVar
 import httpx
 
 from harness.processes import ManagedProcess, free_port, log_tail
+from harness.stack.local import api_argv
 
 T = TypeVar("T")
 
@@ -66,24 +66,7 @@ def api_env(**settings: str) -> dict[str, str]:
 
 
 def uvicorn_argv(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "reference_api.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--timeout-keep-alive",
-        "75",
-        "--no-access-log",
-    ]
+    return api_argv(port=port)
 
 
 @dataclass
