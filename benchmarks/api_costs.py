@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from harness.processes import ManagedProcess, free_port, start_redis, start_secantusd
 from harness.stack.local import api_argv
+from harness.stack.processes import ManagedProcess, free_port, start_redis, start_secantusd
 
 SECRET = "benchmark-secret-" + "b" * 40
 PASSWORD = "benchmark password"  # noqa: S105 - a throwaway user of a throwaway database

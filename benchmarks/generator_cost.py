@@ -115,7 +115,7 @@ def main() -> int:
         uvloop.run(_serve(args.serve))
         return 0
 
-    from harness.processes import free_port
+    from harness.stack.processes import free_port
 
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])

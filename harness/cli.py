@@ -18,12 +18,12 @@ _COMMANDS = {
     "up": "harness.stack.commands",
     "status": "harness.stack.commands",
     "down": "harness.stack.commands",
-    "seed": "harness.seed",
-    "run": "harness.runner",
-    "demo": "harness.runner",
-    "report": "harness.report",
-    "gate": "harness.gates",
-    "baseline": "harness.gates",
+    "seed": "harness.run.seed",
+    "run": "harness.run.runner",
+    "demo": "harness.run.runner",
+    "report": "harness.report.render",
+    "gate": "harness.gate.checks",
+    "baseline": "harness.gate.checks",
 }
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from _runtime import RUN
 from locust import FastHttpUser, between
 
-from harness.scenario import (
+from harness.core.scenario import (
     EPHEMERAL_WORD,
     LOAD_USER_PASSWORD,
     TASK_TAGS,

@@ -1,4 +1,4 @@
-"""Exact per-request recording, in the format of ``harness.samples`` (pure: no locust import).
+"""Exact per-request recording, in the format of ``harness.core.samples`` (pure: no locust import).
 
 Each generator process appends one tuple per request to a :class:`Recorder` (cheap: no numpy
 per request) and drains it about once a second into packed ``SAMPLE_DTYPE`` records, which are
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.samples import SAMPLE_DTYPE, SampleArray, SampleWriter, write_meta
-from harness.scenario import ENDPOINTS
+from harness.core.samples import SAMPLE_DTYPE, SampleArray, SampleWriter, write_meta
+from harness.core.scenario import ENDPOINTS
 
 
 class Recorder:

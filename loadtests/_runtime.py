@@ -1,8 +1,8 @@
 """Locust glue: options, the scenario, exact recording, the end-of-run verdict.
 
 Imported by every journey file (Python imports it once). It wires Locust events to the pure parts:
-``harness.scenario`` (what to run), ``_schedule`` (open-model arrivals), ``_recorder`` (exact
-samples) and ``harness.slo`` (the verdict).
+``harness.core.scenario`` (what to run), ``_schedule`` (open-model arrivals), ``_recorder`` (exact
+samples) and ``harness.core.slo`` (the verdict).
 
 Roles: a *local* run records and judges in one process. In a distributed run (``--processes K``
 or ``--master``/``--worker``) each worker ships packed records to the master about once a second
@@ -36,10 +36,10 @@ from _schedule import OpenSchedule
 from locust import events
 from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 
+from harness.core.samples import read_samples
+from harness.core.scenario import Scenario, load_scenario
+from harness.core.slo import evaluate, format_table
 from harness.errors import BadInputError
-from harness.samples import read_samples
-from harness.scenario import Scenario, load_scenario
-from harness.slo import evaluate, format_table
 
 log = logging.getLogger("primo")
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from harness.processes import find_redis_server, find_secantusd, start_redis, start_secantusd
+from harness.stack.processes import find_redis_server, find_secantusd, start_redis, start_secantusd
 
 
 def with_database(uri: str, name: str) -> str:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInputError, HarnessError
-from harness.processes import log_tail
 from harness.stack.config import DEFAULT_APP, ComponentStatus, StackConfig
 from harness.stack.health import port_is_free
 from harness.stack.local import redact
+from harness.stack.processes import log_tail
 from harness.stack.state import DEFAULT_STATE_DIR, StateFile, alive, recheck
 
 UP_TIMEOUT = 180.0

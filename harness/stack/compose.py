@@ -16,9 +16,9 @@ from types import TracebackType
 from typing import Any
 
 from harness.errors import ComponentError
-from harness.processes import free_port
 from harness.stack.config import ComponentStatus, StackConfig
 from harness.stack.nginx import render_compose
+from harness.stack.processes import free_port
 from harness.stack.resources import ResourceSampler
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "compose.yaml"

@@ -1,7 +1,7 @@
 """The embedded stack: SecantusDB, redis-server, N uvicorn replicas and a balancer, all local.
 
-Every component is a :class:`~harness.processes.ManagedProcess` started from the calling thread,
-so it dies with that thread's process (PDEATHSIG) even when the harness is SIGKILLed.
+Every component is a :class:`~harness.stack.processes.ManagedProcess` started from the calling
+thread, so it dies with that thread's process (PDEATHSIG) even when the harness is SIGKILLed.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import ComponentError
-from harness.processes import (
+from harness.stack.config import ComponentStatus, StackConfig
+from harness.stack.health import http_ok, mongo_ok, port_is_free, redis_ok
+from harness.stack.nginx import prepare_local_dirs, render_local
+from harness.stack.processes import (
     ManagedProcess,
     find_nginx,
     free_port,
     start_redis,
     start_secantusd,
 )
-from harness.stack.config import ComponentStatus, StackConfig
-from harness.stack.health import http_ok, mongo_ok, port_is_free, redis_ok
-from harness.stack.nginx import prepare_local_dirs, render_local
 from harness.stack.resources import ResourceSampler
 
 HOST = "127.0.0.1"

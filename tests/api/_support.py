@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import httpx
 
-from harness.processes import ManagedProcess, free_port, log_tail
 from harness.stack.local import api_argv
+from harness.stack.processes import ManagedProcess, free_port, log_tail
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from harness.processes import ManagedProcess, free_port, start_redis
+from harness.stack.processes import ManagedProcess, free_port, start_redis
 from reference_api.breaker import CircuitBreaker
 from reference_api.cache import EPOCH_KEY, Cache
 from reference_api.metrics import Metrics

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.processes import ManagedProcess, free_port, start_secantusd
+from harness.stack.processes import ManagedProcess, free_port, start_secantusd
 
 from ._support import Api, ApiFactory
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.processes import free_port
+from harness.stack.processes import free_port
 
 from ._support import ApiFactory, api_env, uvicorn_argv, wait_until
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.samples import read_samples
-from harness.scenario import LOAD_USER_PASSWORD, load_user_email
-from harness.seed import seed
+from harness.core.samples import read_samples
+from harness.core.scenario import LOAD_USER_PASSWORD, load_user_email
+from harness.run.seed import seed
 from harness.stack import LocalStack, StackConfig
 
 pytestmark = pytest.mark.slow

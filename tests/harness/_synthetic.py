@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.samples import SAMPLE_DTYPE, SampleWriter, write_meta
+from harness.core.samples import SAMPLE_DTYPE, SampleWriter, write_meta
 
 RUN_START = 1_800_000_000.0
 ENDPOINTS = ("GET /api/tasks", "POST /api/tasks", "GET /api/tasks/{id}")

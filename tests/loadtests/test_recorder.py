@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _recorder import Collector, Recorder
 
-from harness.samples import SAMPLE_DTYPE, read_samples
+from harness.core.samples import SAMPLE_DTYPE, read_samples
 
 
 def record_some(recorder: Recorder, n: int, t0: float, endpoint: str = "GET /api/tasks") -> None:

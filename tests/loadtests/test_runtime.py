@@ -78,7 +78,7 @@ def test_stopping_the_flusher_mid_send_loses_no_record() -> None:
         import gevent.event
         import _runtime
         from _runtime import RUN
-        from harness.samples import SAMPLE_DTYPE
+        from harness.core.samples import SAMPLE_DTYPE
 
         class SlowRunner:
             worker_index = 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from _schedule import OpenSchedule
 
-from harness.scenario import parse_scenario
+from harness.core.scenario import parse_scenario
 
 
 def test_slots_follow_the_rate_exactly() -> None:
