@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from _runtime import RUN
 from locust import FastHttpUser, between
 
-from harness.core.scenario import (
+from harness.core.workload import (
     EPHEMERAL_WORD,
     LOAD_USER_PASSWORD,
     TASK_TAGS,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.samples import SAMPLE_DTYPE, SampleArray, SampleWriter, write_meta
-from harness.core.scenario import ENDPOINTS
+from harness.core.workload import ENDPOINTS
 
 
 class Recorder:

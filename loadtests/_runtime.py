@@ -19,7 +19,6 @@ match). A worker sends no scheduled request before it knows its share.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -36,9 +35,11 @@ from _schedule import OpenSchedule
 from locust import events
 from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 
+from harness._files import write_json
+from harness.core.checks import format_table
 from harness.core.samples import read_samples
 from harness.core.scenario import Scenario, load_scenario
-from harness.core.slo import evaluate, format_table
+from harness.core.slo import evaluate
 from harness.errors import BadInputError
 
 log = logging.getLogger("primo")
@@ -447,8 +448,5 @@ def _judge(environment: Any, scenario: Scenario, directory: Path) -> None:
     }
     RUN.verdict = payload
     if RUN.verdict_file is not None:
-        RUN.verdict_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = RUN.verdict_file.with_name(f".{RUN.verdict_file.name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, RUN.verdict_file)
+        write_json(RUN.verdict_file, payload)
     environment.process_exit_code = verdict.exit_code

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core import slo
+from harness.core.checks import Check, SloStatus, jsonable
 from harness.core.samples import SAMPLE_DTYPE, Samples, percentile, read_samples
 from harness.errors import BadInputError
 
@@ -169,8 +170,8 @@ class PhaseSummary:
     stages: list[StageSummary] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     invalid_reasons: list[str] = field(default_factory=list)
-    slo_status: str = "n/a"  # PASS | FAIL | INVALID | n/a
-    slo_checks: list[dict[str, Any]] = field(default_factory=list)
+    slo_status: SloStatus = "n/a"
+    slo_checks: list[Check] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -188,8 +189,9 @@ class PhaseSummary:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["slo_checks"] = [{**c.to_dict(), "comparison": c.comparison} for c in self.slo_checks]
         data["valid"] = self.valid
-        safe: dict[str, Any] = slo.jsonable(data)
+        safe: dict[str, Any] = jsonable(data)
         return safe
 
 
@@ -682,15 +684,14 @@ def generator_cpu(phase: PhaseData) -> dict[str, float]:
     return {k: v for k, v in means.items() if component_group(k) == "generator"}
 
 
-def evaluate_slo(phase: PhaseData) -> tuple[str, list[dict[str, Any]], list[str]]:
+def evaluate_slo(phase: PhaseData) -> tuple[SloStatus, list[Check], list[str]]:
     """(status, checks, reasons the run is invalid) from ``slo.evaluate`` on the exact samples."""
     if phase.scenario is None or phase.samples is None:
         return "n/a", [], []
     verdict = slo.evaluate(
         phase.samples, phase.scenario, generator_cpu(phase) or None, run_start=phase.run_start
     )
-    checks = [{**asdict(c), "comparison": c.comparison} for c in verdict.checks]
-    return verdict.status, checks, (verdict.reasons if verdict.status == "INVALID" else [])
+    return verdict.status, verdict.checks, (verdict.reasons if verdict.status == "INVALID" else [])
 
 
 def slo_thresholds(scenario: Scenario | None) -> dict[str, float]:

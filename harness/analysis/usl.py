@@ -44,6 +44,11 @@ class USLFit:
         return float(usl(n, self.lam, self.sigma, self.kappa))
 
     @property
+    def replica_counts(self) -> int:
+        """How many distinct replica counts were measured (1 says nothing about scaling)."""
+        return len({n for n, _ in self.points})
+
+    @property
     def peak_replicas(self) -> float:
         """N where X(N) peaks (infinite when kappa = 0)."""
         if self.kappa <= 0:

@@ -11,7 +11,6 @@ This module imports numpy only: it runs inside Locust (gevent) and inside the an
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from harness._files import write_json
 from harness.errors import BadInputError
 
 SCHEMA_VERSION = 1
@@ -93,9 +93,7 @@ def write_meta(directory: Path, endpoints: Sequence[str], **extra: Any) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"schema": SCHEMA_VERSION, "dtype": SAMPLE_DTYPE.descr, "endpoints": list(endpoints)}
     meta.update(extra)
-    tmp = directory / f".{META_FILE}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    os.replace(tmp, directory / META_FILE)
+    write_json(directory / META_FILE, meta)
 
 
 def read_samples(directory: Path) -> Samples:

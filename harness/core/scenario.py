@@ -28,57 +28,11 @@ from pydantic import (
     model_validator,
 )
 
+from harness.core.topology import Balancer
+from harness.core.workload import ENDPOINTS
 from harness.errors import BadInputError
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
-
-# --- the load-test credential convention (seeded users; see harness/seed.py) -------------------
-LOAD_USER_EMAIL = "load-{index:06d}@primo.test"
-LOAD_USER_PASSWORD = "primo-load-test-password"  # noqa: S105 - a documented, load-test-only account
-LOAD_USER_NAME = "Load User {index}"
-
-
-# Words seeded titles and descriptions are made of (harness/seed.py); the search journey looks
-# for them, so searches hit real data.
-TASK_WORDS: tuple[str, ...] = (
-    "invoice", "report", "deploy", "review", "budget", "meeting", "design", "backup",
-    "release", "customer", "migration", "roadmap", "hiring", "audit", "launch", "security",
-)  # fmt: skip
-TASK_TAGS: tuple[str, ...] = (
-    "work", "home", "urgent", "later", "ops", "dev", "finance", "people", "q1", "q2",
-)  # fmt: skip
-# Tasks created by the journeys carry this word in their title, so that journeys never pick
-# another simulated user's short-lived task (it may be deleted under them).
-EPHEMERAL_WORD = "ephemeral"
-
-
-def load_user_email(index: int) -> str:
-    """The e-mail of the ``index``-th seeded load-test user."""
-    return LOAD_USER_EMAIL.format(index=index)
-
-
-# --- the endpoint catalogue: request names (route templates) the journeys emit -----------------
-# Locust shows ``name`` (the path template) with the method in its own column; samples, mixes and
-# SLOs use "METHOD template".
-ENDPOINTS: tuple[str, ...] = (
-    "GET /api/tasks",  # first page, with random status/priority filters and sort
-    "GET /api/tasks?cursor={cursor}",  # the next page of a previous list
-    "GET /api/tasks?q={q}",  # text search
-    "GET /api/tasks/{id}",
-    "POST /api/tasks",
-    "PATCH /api/tasks/{id}",
-    "DELETE /api/tasks/{id}",
-    "GET /api/tasks/stats",
-    "POST /api/auth/login",
-    "GET /api/auth/me",
-    "GET /health",
-)
-
-
-def endpoint_name(method: str, name: str) -> str:
-    """The catalogue key of a Locust request (``request_type``, ``name``)."""
-    return f"{method} {name}"
-
 
 # --- durations -----------------------------------------------------------------------------------
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -120,7 +74,7 @@ def _check_endpoint(name: str) -> str:
 class Stack(_Model):
     replicas: list[Annotated[int, Field(ge=1, le=64)]] = Field(default=[1], min_length=1)
     cache: list[bool] = Field(default=[True], min_length=1)
-    lb: Literal["auto", "nginx", "shared-socket"] = "auto"
+    lb: Balancer = "auto"
 
 
 class Data(_Model):

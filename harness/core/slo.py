@@ -17,74 +17,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from harness.core.samples import SampleArray, Samples, percentile
+from harness.core.checks import (
+    SLO_METRICS,
+    Check,
+    Status,
+    Verdict,
+)
+from harness.core.samples import SAMPLE_DTYPE, SampleArray, Samples, percentile
 from harness.core.scenario import Scenario, Thresholds
-
-Status = Literal["PASS", "FAIL", "INVALID"]
-EXIT_CODES: dict[str, int] = {"PASS": 0, "FAIL": 1, "INVALID": 3}
 
 CPU_LIMIT_PERCENT = 80.0
 RATE_TOLERANCE = 0.95
 MIN_SAMPLES = 100
 LATE_THRESHOLD_MS = 10.0
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str  # "aggregate", an endpoint ("GET /api/tasks/{id}"), or "validity"
-    metric: str  # p50_ms | p95_ms | p99_ms | error_rate | min_rate | generator_cpu | ...
-    threshold: float
-    value: float
-    passed: bool
-
-    @property
-    def comparison(self) -> str:
-        return ">=" if self.metric.startswith(AT_LEAST) else "<="
-
-
-# Metrics judged as lower bounds (a check named "achieved_rate@5-35s" starts with one of them).
-AT_LEAST = ("min_rate", "achieved_rate", "samples", "successful_samples")
-
-
-@dataclass
-class Verdict:
-    status: Status
-    checks: list[Check]
-    reasons: list[str]
-    windows: list[tuple[float, float]]
-    measured: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": 1,
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "reasons": self.reasons,
-            "windows": [list(w) for w in self.windows],
-            "checks": [asdict(c) for c in self.checks],
-            "measured": jsonable(self.measured),
-        }
-
-
-def jsonable(value: Any) -> Any:
-    """JSON has no NaN or infinity: non-finite floats become None, recursively."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def window_mask(
@@ -145,9 +96,11 @@ def generator_cpu_from_meta(
     return out
 
 
-def _threshold_checks(name: str, limits: Thresholds, stats: Mapping[str, float]) -> list[Check]:
+def _threshold_checks(
+    endpoint: str | None, limits: Thresholds, stats: Mapping[str, float]
+) -> list[Check]:
     checks = []
-    for metric in ("p50_ms", "p95_ms", "p99_ms", "error_rate", "min_rate"):
+    for metric in SLO_METRICS:
         threshold = getattr(limits, metric)
         if threshold is None:
             continue
@@ -156,8 +109,149 @@ def _threshold_checks(name: str, limits: Thresholds, stats: Mapping[str, float])
             passed = bool(value >= threshold)
         else:
             passed = bool(math.isfinite(value) and value <= threshold)
-        checks.append(Check(name, metric, float(threshold), float(value), passed))
+        checks.append(
+            Check("slo", metric, float(threshold), float(value), passed, endpoint=endpoint)
+        )
     return checks
+
+
+@dataclass
+class _Steady:
+    """The requests that started in the steady windows, and what they add up to."""
+
+    records: SampleArray
+    names: npt.NDArray[np.str_]
+    seconds: float
+
+    def rate(self, count: float) -> float:
+        return count / self.seconds if self.seconds else float("nan")
+
+
+def _steady(samples: Samples, windows: Sequence[tuple[float, float]], start: float) -> _Steady:
+    mask = window_mask(samples.records, windows, start)
+    seconds = float(sum(end - begin for begin, end in windows))
+    return _Steady(samples.records[mask], samples.endpoint_names()[mask], seconds)
+
+
+def _aggregate(steady: _Steady, late_threshold_ms: float) -> dict[str, float]:
+    records = steady.records
+    aggregate = latency_stats(records)
+    aggregate["rate"] = steady.rate(records.shape[0])
+    aggregate["ok_rate"] = (
+        aggregate["rate"] * (1.0 - aggregate["error_rate"]) if steady.seconds else 0.0
+    )
+    aggregate["service_p95_ms"] = percentile(records["latency_ms"][records["ok"] == 1], 95)
+    lateness_ms = (records["ts"] - records["intended"]) * 1000.0
+    aggregate["late_starts"] = float((lateness_ms > late_threshold_ms).sum())
+    return aggregate
+
+
+def _per_endpoint(steady: _Steady) -> dict[str, dict[str, float]]:
+    per_endpoint: dict[str, dict[str, float]] = {}
+    for endpoint in sorted(set(steady.names.tolist())):
+        part = steady.records[steady.names == endpoint]
+        stats = latency_stats(part)
+        stats["rate"] = steady.rate(part.shape[0])
+        stats["ok_rate"] = (
+            float((part["ok"] == 1).sum()) / steady.seconds if steady.seconds else 0.0
+        )
+        per_endpoint[endpoint] = stats
+    return per_endpoint
+
+
+def _slo_checks(
+    scenario: Scenario, aggregate: Mapping[str, float], per_endpoint: Mapping[str, Any]
+) -> list[Check]:
+    checks = _threshold_checks(None, scenario.slo, aggregate)
+    nothing = {**latency_stats(np.empty(0, dtype=SAMPLE_DTYPE)), "rate": 0.0, "ok_rate": 0.0}
+    for endpoint, limits in scenario.slo.endpoints.items():
+        checks.extend(_threshold_checks(endpoint, limits, per_endpoint.get(endpoint) or nothing))
+    return checks
+
+
+@dataclass
+class _Validity:
+    """Checks and plain-word reasons for "the generator, not the service, was the limit"."""
+
+    checks: list[Check] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    failed_slo: list[Check] = field(default_factory=list)  # shortfalls that are the service's
+
+
+def _generator_cpu(
+    samples: Samples,
+    given: Mapping[str, float] | float | None,
+    windows: Sequence[tuple[float, float]],
+    start: float,
+) -> dict[str, float]:
+    if given is None:
+        return generator_cpu_from_meta(samples.meta, windows, start)
+    if isinstance(given, Mapping):
+        return dict(given)
+    return {"generator": float(given)}
+
+
+def _judge_generator_cpu(cpu: Mapping[str, float], cpu_limit: float, out: _Validity) -> None:
+    for process, value in sorted(cpu.items()):
+        if not math.isfinite(value):
+            continue
+        ok = value <= cpu_limit
+        out.checks.append(Check("validity", "generator_cpu", cpu_limit, value, ok, process=process))
+        if not ok:
+            out.reasons.append(
+                f"generator {process} used {value:.0f} % of a core (limit {cpu_limit:.0f} %): "
+                "the load generator, not the service, was the limit"
+            )
+
+
+def _judge_rates(
+    samples: Samples,
+    scenario: Scenario,
+    start: float,
+    rate_tolerance: float,
+    late_starts: int,
+    out: _Validity,
+) -> list[dict[str, Any]]:
+    """Per steady window: did the generator offer its target rate? (Open model only.)"""
+    records = samples.records
+    t = records["ts"] - start  # achieved rate: requests actually started in the window
+    window_rates = []
+    for (begin, end), target in zip(
+        scenario.steady_windows(), scenario.window_targets(), strict=True
+    ):
+        in_window = (t >= begin) & (t < end)
+        achieved = float(in_window.sum()) / (end - begin)
+        window_rates.append({"window": [begin, end], "target": target, "achieved": achieved})
+        if target is None:
+            continue
+        ok = achieved >= rate_tolerance * target
+        if not ok and _service_overloaded(records[in_window], scenario):
+            # The service's own latency (from the actual start) breaks the SLO: it, not the
+            # generator, held the rate down. That is a failed run, not an invalid one.
+            out.failed_slo.append(
+                Check("slo", "achieved_rate", rate_tolerance * target, achieved, False,
+                      window=(begin, end))
+            )  # fmt: skip
+            continue
+        out.checks.append(
+            Check("validity", "achieved_rate", rate_tolerance * target, achieved, ok,
+                  window=(begin, end))
+        )  # fmt: skip
+        if not ok:
+            out.reasons.append(
+                f"achieved {achieved:.1f} req/s in {begin:g}-{end:g} s, below "
+                f"{rate_tolerance:.0%} of the {target:g} req/s target "
+                f"({late_starts} late starts): the generator could not offer "
+                "the load (CPU, or too few users: raise load.max_users)"
+            )
+    return window_rates
+
+
+def _service_overloaded(records: SampleArray, scenario: Scenario) -> bool:
+    """Did the service itself (latency from the actual start) break the p95 SLO here?"""
+    service_p95 = percentile(records["latency_ms"][records["ok"] == 1], 95)
+    limit = scenario.slo.p95_ms
+    return limit is not None and math.isfinite(service_p95) and service_p95 > limit
 
 
 def evaluate(
@@ -179,127 +273,42 @@ def evaluate(
     """
     start = float(run_start if run_start is not None else samples.meta.get("run_start", 0.0))
     windows = scenario.steady_windows()
-    records = samples.records
-    steady = records[window_mask(records, windows, start)]
-    names = samples.endpoint_names()[window_mask(records, windows, start)]
-    seconds = sum(end - begin for begin, end in windows)
+    steady = _steady(samples, windows, start)
+    aggregate = _aggregate(steady, late_threshold_ms)
+    per_endpoint = _per_endpoint(steady)
+    checks = _slo_checks(scenario, aggregate, per_endpoint)
 
-    aggregate = latency_stats(steady)
-    aggregate["rate"] = steady.shape[0] / seconds if seconds else float("nan")
-    aggregate["ok_rate"] = aggregate["rate"] * (1.0 - aggregate["error_rate"]) if seconds else 0.0
-    aggregate["service_p95_ms"] = percentile(steady["latency_ms"][steady["ok"] == 1], 95)
-    lateness_ms = (steady["ts"] - steady["intended"]) * 1000.0
-    aggregate["late_starts"] = float((lateness_ms > late_threshold_ms).sum())
-
-    checks = _threshold_checks("aggregate", scenario.slo, aggregate)
-    per_endpoint: dict[str, dict[str, float]] = {}
-    for endpoint in sorted(set(names.tolist())):
-        part = steady[names == endpoint]
-        stats = latency_stats(part)
-        stats["rate"] = part.shape[0] / seconds if seconds else float("nan")
-        stats["ok_rate"] = (part["ok"] == 1).sum() / seconds if seconds else 0.0
-        per_endpoint[endpoint] = stats
-    for endpoint, limits in scenario.slo.endpoints.items():
-        stats = per_endpoint.get(endpoint) or {
-            **latency_stats(np.empty(0, dtype=records.dtype)),
-            "rate": 0.0,
-            "ok_rate": 0.0,
-        }
-        checks.extend(_threshold_checks(endpoint, limits, stats))
-
-    # validity: was the generator the limit, or is there too little to judge?
-    reasons: list[str] = []
-    validity: list[Check] = []
-    successful = int((steady["ok"] == 1).sum())
-    total = int(steady.shape[0])
-    # Too few requests: nothing can be judged. Enough requests but too few successes: the
-    # latency percentiles cannot be judged, but a failed check (say, the error rate) still can.
-    validity.append(
+    # Validity: too few requests and nothing can be judged. Enough requests but too few
+    # successes: the latency percentiles cannot be judged, but a failed check (say, the error
+    # rate) still can.
+    validity = _Validity()
+    total = int(steady.records.shape[0])
+    successful = int((steady.records["ok"] == 1).sum())
+    validity.checks.append(
         Check("validity", "samples", float(min_samples), float(total), total >= min_samples)
     )
     if total < min_samples:
-        reasons.append(f"only {total} requests in the steady windows (need {min_samples})")
-    few_successes = total >= min_samples and successful < min_samples
-
-    if generator_cpu_percent is None:
-        cpu = generator_cpu_from_meta(samples.meta, windows, start)
-    elif isinstance(generator_cpu_percent, Mapping):
-        cpu = dict(generator_cpu_percent)
-    else:
-        cpu = {"generator": float(generator_cpu_percent)}
-    for process, value in sorted(cpu.items()):
-        if not math.isfinite(value):
-            continue
-        ok = value <= cpu_limit
-        validity.append(Check("validity", f"cpu:{process}", cpu_limit, value, ok))
-        if not ok:
-            reasons.append(
-                f"generator {process} used {value:.0f} % of a core (limit {cpu_limit:.0f} %): "
-                "the load generator, not the service, was the limit"
-            )
-
-    window_rates = []
-    t = records["ts"] - start  # achieved rate: requests actually started in the window
-    for (begin, end), target in zip(windows, scenario.window_targets(), strict=True):
-        in_window = (t >= begin) & (t < end)
-        achieved = float(in_window.sum()) / (end - begin)
-        # Did the service itself (latency from the actual start) break the p95 SLO here?
-        service_p95 = percentile(records["latency_ms"][in_window & (records["ok"] == 1)], 95)
-        service_overloaded = (
-            scenario.slo.p95_ms is not None
-            and math.isfinite(service_p95)
-            and service_p95 > scenario.slo.p95_ms
-        )
-        window_rates.append({"window": [begin, end], "target": target, "achieved": achieved})
-        if target is None:
-            continue
-        ok = achieved >= rate_tolerance * target
-        check = Check(
-            "validity", f"achieved_rate@{begin:g}-{end:g}s", rate_tolerance * target, achieved, ok
-        )
-        if not ok and service_overloaded:
-            # The service's own latency (from the actual start) breaks the SLO: it, not the
-            # generator, held the rate down. That is a failed run, not an invalid one.
-            checks.append(Check("aggregate", check.metric, check.threshold, achieved, False))
-            continue
-        validity.append(check)
-        if not ok:
-            reasons.append(
-                f"achieved {achieved:.1f} req/s in {begin:g}-{end:g} s, below "
-                f"{rate_tolerance:.0%} of the {target:g} req/s target "
-                f"({int(aggregate['late_starts'])} late starts): the generator could not offer "
-                "the load (CPU, or too few users: raise load.max_users)"
-            )
-
-    failed = [c for c in checks if not c.passed]
-    validity.append(
-        Check(
-            "validity",
-            "successful_samples",
-            float(min_samples),
-            float(successful),
-            successful >= min_samples or bool(failed),
-        )
+        validity.reasons.append(f"only {total} requests in the steady windows (need {min_samples})")
+    cpu = _generator_cpu(samples, generator_cpu_percent, windows, start)
+    _judge_generator_cpu(cpu, cpu_limit, validity)
+    window_rates = _judge_rates(
+        samples, scenario, start, rate_tolerance, int(aggregate["late_starts"]), validity
     )
-    if few_successes and not failed:
-        reasons.append(
+    checks += validity.failed_slo
+    failed = [c for c in checks if not c.passed]
+    validity.checks.append(
+        Check("validity", "successful_samples", float(min_samples), float(successful),
+              successful >= min_samples or bool(failed))
+    )  # fmt: skip
+    if total >= min_samples and successful < min_samples and not failed:
+        validity.reasons.append(
             f"only {successful} successful requests in the steady windows (need {min_samples}) "
             "to judge latency"
         )
-    status: Status
-    if reasons:
-        status = "INVALID"
-    elif failed:
-        status = "FAIL"
-        reasons = [
-            f"{c.name} {c.metric} = {c.value:.4g} (limit {c.comparison} {c.threshold:g})"
-            for c in failed
-        ]
-    else:
-        status = "PASS"
+    status, reasons = _status(validity.reasons, failed)
     return Verdict(
         status=status,
-        checks=checks + validity,
+        checks=checks + validity.checks,
         reasons=reasons,
         windows=windows,
         measured={
@@ -307,38 +316,18 @@ def evaluate(
             "endpoints": per_endpoint,
             "generator_cpu_percent": cpu,
             "windows": window_rates,
-            "steady_seconds": seconds,
+            "steady_seconds": steady.seconds,
             "run_start": start,
         },
     )
 
 
-def format_table(verdict: Verdict) -> str:
-    """The verdict as a plain-text table: check, threshold, measured, PASS/FAIL."""
-    rows = [("check", "threshold", "measured", "result")]
-    for check in verdict.checks:
-        rows.append(
-            (
-                f"{check.name} {check.metric}",
-                f"{check.comparison} {check.threshold:g}",
-                f"{check.value:.6g}",
-                "PASS" if check.passed else "FAIL",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    agg = verdict.measured.get("aggregate", {})
-    lines.append("")
-    lines.append(
-        f"steady windows: {', '.join(f'{a:g}-{b:g}s' for a, b in verdict.windows)}; "
-        f"requests {int(agg.get('requests', 0))}, failures {int(agg.get('failures', 0))}, "
-        f"p95 {agg.get('p95_ms', float('nan')):.3f} ms "
-        f"(service {agg.get('service_p95_ms', float('nan')):.3f} ms), "
-        f"late starts {int(agg.get('late_starts', 0))}"
-    )
-    lines.append(
-        f"VERDICT: {verdict.status}"
-        + (f" — {'; '.join(verdict.reasons)}" if verdict.reasons else "")
-    )
-    return "\n".join(lines)
+def _status(invalid: list[str], failed: list[Check]) -> tuple[Status, list[str]]:
+    if invalid:
+        return "INVALID", invalid
+    if failed:
+        return "FAIL", [
+            f"{c.subject} {c.label} = {c.value:.4g} (limit {c.comparison} {c.threshold:g})"
+            for c in failed
+        ]
+    return "PASS", []

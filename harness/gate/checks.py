@@ -15,19 +15,18 @@ exit code.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
 import numpy as np
 
+from harness._files import utc_now, write_json
 from harness.analysis.summary import (
     BLOCK_S,
     PhaseData,
@@ -37,7 +36,7 @@ from harness.analysis.summary import (
     read_json,
 )
 from harness.analysis.summary import summarise_phase as _summarise
-from harness.core.slo import AT_LEAST, EXIT_CODES
+from harness.core.checks import EXIT_CODES, Status
 from harness.errors import BadInputError
 
 BASELINE_SCHEMA = "primo-capacity/baseline/v1"
@@ -142,7 +141,7 @@ def baseline_from(
     return Baseline(
         scenario=scenarios.pop(),
         phases=phases,
-        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=utc_now(),
         source=sorted({s.run for run in summaries for s in run}),
         commits=sorted(
             {
@@ -188,10 +187,7 @@ def _num(value: Any) -> float:
 
 
 def save_baseline(baseline: Baseline, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(baseline.to_dict(), indent=1) + "\n")
-    os.replace(tmp, path)
+    write_json(path, baseline.to_dict(), indent=1)
 
 
 # -- noise-aware comparison --------------------------------------------------------------------
@@ -250,12 +246,16 @@ def compare_metric(metric: str, baseline: PhaseBaseline, current: PhaseBaseline)
 # -- the gate ----------------------------------------------------------------------------------
 
 
+GateCheckKind = Literal["slo", "validity", "regression"]
+GateVerdict = Literal["PASS", "FAIL", "INVALID", "SKIP"]
+
+
 @dataclass
 class GateCheck:
     phase: str
-    kind: str  # slo | validity | regression
+    kind: GateCheckKind
     name: str
-    verdict: str  # PASS | FAIL | INVALID | SKIP
+    verdict: GateVerdict
     threshold: str = ""
     baseline: float | None = None
     current: float | None = None
@@ -268,7 +268,7 @@ class GateCheck:
 
 @dataclass
 class GateResult:
-    status: str  # PASS | FAIL | INVALID
+    status: Status
     checks: list[GateCheck]
     max_regression: float
     baseline: str | None = None
@@ -285,26 +285,15 @@ class GateResult:
 def slo_checks(summary: PhaseSummary) -> list[GateCheck]:
     checks = []
     for c in summary.slo_checks:
-        kind = "validity" if c.get("name") == "validity" else "slo"
-        passed = bool(c.get("passed"))
-        verdict = "PASS" if passed else ("INVALID" if kind == "validity" else "FAIL")
-        name = (
-            c["metric"]
-            if c.get("name") in ("aggregate", "validity")
-            else (f"{c['name']} {c['metric']}")
-        )
-        value = c.get("value")
-        # harness.core.slo's own comparison (rate checks "achieved_rate@<window>" are lower bounds)
-        at_least = str(c["metric"]).startswith(AT_LEAST)
-        comparison = str(c.get("comparison") or (">=" if at_least else "<="))
+        failed: GateVerdict = "INVALID" if c.kind == "validity" else "FAIL"
         checks.append(
             GateCheck(
                 phase=summary.phase,
-                kind=kind,
-                name=str(name),
-                verdict=verdict,
-                threshold=f"{comparison} {c.get('threshold'):g}",
-                current=float(value) if isinstance(value, int | float) else None,
+                kind=c.kind,
+                name=c.label if c.endpoint is None else f"{c.endpoint} {c.label}",
+                verdict="PASS" if c.passed else failed,
+                threshold=f"{c.comparison} {c.threshold:g}",
+                current=c.value,
             )
         )
     # Reasons harness.core.slo did not already report as a failed validity check (an incomplete
@@ -418,6 +407,7 @@ def evaluate_gate(
             for name in baseline.phases
             if name not in ran
         )
+    status: Status
     if any(c.verdict == "INVALID" for c in checks) or any(not s.valid for s in summaries):
         status = "INVALID"
     elif any(c.verdict == "FAIL" for c in checks):

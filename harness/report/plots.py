@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,12 +39,6 @@ def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})  # no URL in the file
     return buffer.getvalue()
-
-
-def save_png(fig: Figure, path: Path) -> bytes:
-    data = png_bytes(fig)
-    path.write_bytes(data)
-    return data
 
 
 def shade_windows(ax: Axes, windows: Sequence[Window]) -> None:
@@ -85,7 +78,7 @@ def throughput_vs_replicas(
             alpha=0.7,
             label=f"{label}: ideal linear",
         )
-        if len({n for n, _ in fit.points}) < 2 or not fit.converged:
+        if fit.replica_counts < 2 or not fit.converged:
             continue  # one replica count or a failed fit: no curve to draw, only the ideal line
         model = [fit.throughput(float(n)) for n in grid]
         ax.plot(

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
-import datetime as dt
 import json
 import math
-import os
 import re
 import statistics
 import tomllib
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness._files import utc_now, write_atomic
 from harness.analysis.summary import (
     PhaseData,
     PhaseSummary,
@@ -33,6 +32,7 @@ from harness.analysis.summary import (
 )
 from harness.analysis.usl import USLFit, fit_usl, replicas_for_cpu_target
 from harness.core import slo
+from harness.core.checks import jsonable
 from harness.errors import BadInputError
 from harness.report import plots
 
@@ -174,7 +174,7 @@ def plan_capacity(
     fit = fit_usl(points)
     note = fit.note if fit else "no usable throughput measurement"
     replicas_usl = fit.replicas_for(target_rate) if fit else None
-    single = fit is not None and len({n for n, _ in fit.points}) == 1
+    single = fit is not None and fit.replica_counts == 1
     if fit and not fit.converged:
         replicas_usl = None  # a failed fit gives no answer, not a linear guess
     elif fit and single:
@@ -367,7 +367,7 @@ def load_price_table(path: Path) -> PriceTable:
 def summary_document(a: Analysis) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema": SUMMARY_SCHEMA,
-        "generated": _now(),
+        "generated": utc_now(),
         "target_rate": a.target_rate,
         "cpu_target": CPU_TARGET,
         "cores_per_replica": a.cores_per_replica,
@@ -412,7 +412,7 @@ def summary_document(a: Analysis) -> dict[str, Any]:
         "warnings": a.warnings,
     }
     # JSON has no NaN or infinity.
-    safe: dict[str, Any] = slo.jsonable(doc)
+    safe: dict[str, Any] = jsonable(doc)
     return safe
 
 
@@ -608,7 +608,7 @@ def _usl_cell(p: CapacityPlan) -> str:
         return "—"
     if not p.fit.converged:
         return "unknown (the fit failed)"
-    if len({n for n, _ in p.fit.points}) == 1:
+    if p.fit.replica_counts == 1:
         return "unknown (one replica count)"
     return "not reachable"
 
@@ -639,7 +639,7 @@ def answer_lines(a: Analysis) -> list[str]:
             f"request — SLO {s.slo_status}" + ("" if s.valid else " (run INVALID)")
         )
     for p in a.plans:
-        single = p.fit is not None and len({n for n, _ in p.fit.points}) == 1
+        single = p.fit is not None and p.fit.replica_counts == 1
         if p.replicas_usl:
             usl_text = f"{p.replicas_usl} replica(s) by the USL fit"
         elif p.fit and not p.fit.converged:
@@ -853,7 +853,7 @@ def render_markdown(a: Analysis, sections: Sequence[Section]) -> str:
     out = [
         f"# Capacity report: {', '.join(a.runs)}",
         "",
-        f"Generated {_now()}.",
+        f"Generated {utc_now()}.",
         "",
         "## Answer",
         "",
@@ -902,7 +902,7 @@ def render_html(a: Analysis, sections: Sequence[Section]) -> str:
     ]
     return template.render(
         title=f"Capacity report: {', '.join(a.runs)}",
-        generated=_now(),
+        generated=utc_now(),
         runs=a.runs,
         answer=answer_lines(a),
         warnings=a.warnings,
@@ -926,9 +926,7 @@ def write_report(a: Analysis, out: Path) -> dict[str, Path]:
     written = {}
     for name, data in files.items():
         path = out / name
-        tmp = out / f".{name}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         written[name] = path
     return written
 
@@ -965,10 +963,6 @@ def build_report(
         plots=[path for name, path in written.items() if name.endswith(".png")],
         analysis=analysis,
     )
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- CLI ---------------------------------------------------------------------------------------

@@ -24,13 +24,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from harness._files import utc_now, write_json
 from harness.core.scenario import Scenario, load_scenario, resolve_scenario_path
+from harness.core.topology import Backend, Balancer
 from harness.errors import BadInputError, HarnessError
 from harness.run.seed import seed
 from harness.stack import StackConfig, open_stack
@@ -44,8 +46,6 @@ RUN_SCHEMA = 1
 # Load runs measure capacity, not the limiter: lift per-user and per-IP limits unless the
 # scenario sets its own in [env].
 LOAD_ENV = {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000"}
-Backend = Literal["local", "compose"]
-Balancer = Literal["auto", "nginx", "shared-socket"]
 _VERSIONED = ("fastapi", "uvicorn", "pymongo", "redis", "locust", "numpy", "pandas", "secantusdb")
 
 
@@ -135,16 +135,6 @@ def _host() -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 @dataclass
 class LiveStats:
     rate: float = 0.0
@@ -220,11 +210,11 @@ class Runner:
             "git_commit": _git_commit(),
             "host": _host(),
             "versions": _versions(),
-            "started": _now(),
+            "started": utc_now(),
             "finished": None,
             "status": "running",
         }
-        _write_json(directory / "manifest.json", manifest)
+        write_json(directory / "manifest.json", manifest)
         result = PhaseResult(phase, directory, status="failed")
         env = {**LOAD_ENV, **{k: str(v) for k, v in self.scenario.env.items()}}
         config = StackConfig(
@@ -243,7 +233,7 @@ class Runner:
             with open_stack(config) as stack:
                 manifest["topology"]["balancer"] = stack.balancer
                 manifest["components"] = [c.name for c in stack.components()]
-                _write_json(directory / "manifest.json", manifest)
+                write_json(directory / "manifest.json", manifest)
                 self.console.print(
                     f"{phase.name}: stack ready at {stack.url} (balancer: {stack.balancer}); "
                     f"seeding {self.scenario.data.users} users x "
@@ -274,12 +264,12 @@ class Runner:
             if verdict_path.is_file():
                 with contextlib.suppress(OSError, json.JSONDecodeError):
                     result.verdict = json.loads(verdict_path.read_text())
-            manifest["finished"] = _now()
+            manifest["finished"] = utc_now()
             manifest["status"] = result.status
             manifest["locust_exit_code"] = result.exit_code
             if result.error:
                 manifest["error"] = result.error
-            _write_json(directory / "manifest.json", manifest)
+            write_json(directory / "manifest.json", manifest)
         return result
 
     def _locust_argv(self, directory: Path, url: str) -> list[str]:
@@ -408,12 +398,12 @@ class Runner:
             "schema": RUN_SCHEMA,
             "scenario": self.scenario.name,
             "phases": [p.name for p in phases],
-            "started": _now(),
+            "started": utc_now(),
             "finished": None,
             "argv": list(argv),
             "status": "running",
         }
-        _write_json(self.out / "run.json", run_meta)
+        write_json(self.out / "run.json", run_meta)
         results: list[PhaseResult] = []
         try:
             for phase in phases:
@@ -427,9 +417,9 @@ class Runner:
             run_meta["status"] = "failed"
             raise
         finally:
-            run_meta["finished"] = _now()
+            run_meta["finished"] = utc_now()
             run_meta["completed_phases"] = [r.phase.name for r in results if r.status == "complete"]
-            _write_json(self.out / "run.json", run_meta)
+            write_json(self.out / "run.json", run_meta)
         return results
 
     def _print_phase(self, result: PhaseResult) -> None:

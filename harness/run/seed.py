@@ -26,7 +26,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import OperationFailure, PyMongoError
 
-from harness.core.scenario import (
+from harness.core.workload import (
     LOAD_USER_NAME,
     LOAD_USER_PASSWORD,
     TASK_TAGS,

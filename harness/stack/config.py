@@ -5,12 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from harness.core.topology import BACKENDS, BALANCERS, Backend, Balancer
 from harness.errors import BadInputError
-
-Balancer = Literal["auto", "nginx", "shared-socket"]
-Backend = Literal["local", "compose"]
 
 DEFAULT_APP = "reference_api.main:create_app"
 
@@ -41,9 +39,9 @@ class StackConfig:
     def __post_init__(self) -> None:
         if self.replicas < 1:
             raise BadInputError(f"replicas: must be at least 1, got {self.replicas}")
-        if self.lb not in ("auto", "nginx", "shared-socket"):
+        if self.lb not in BALANCERS:
             raise BadInputError(f"lb: must be auto, nginx or shared-socket, got {self.lb!r}")
-        if self.backend not in ("local", "compose"):
+        if self.backend not in BACKENDS:
             raise BadInputError(f"backend: must be local or compose, got {self.backend!r}")
         if self.port is not None and not 0 < self.port < 65536:
             raise BadInputError(f"port: must be 1..65535, got {self.port}")

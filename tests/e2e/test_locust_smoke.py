@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from harness.core.samples import read_samples
-from harness.core.scenario import LOAD_USER_PASSWORD, load_user_email
+from harness.core.workload import LOAD_USER_PASSWORD, load_user_email
 from harness.run.seed import seed
 from harness.stack import LocalStack, StackConfig
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.core.samples import SAMPLE_DTYPE, SampleArray, Samples
-from harness.core.scenario import ENDPOINTS, Scenario, parse_scenario
+from harness.core.scenario import Scenario, parse_scenario
+from harness.core.workload import ENDPOINTS
 
 RUN_START = 1_700_000_000.0
 

@@ -4,13 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.scenario import (
-    ENDPOINTS,
-    load_scenario,
-    load_user_email,
-    parse_duration,
-    shipped_scenarios,
-)
+from harness.core.scenario import load_scenario, parse_duration, shipped_scenarios
+from harness.core.workload import ENDPOINTS, load_user_email
 from harness.errors import BadInputError
 
 MINIMAL = """

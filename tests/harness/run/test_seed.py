@@ -12,7 +12,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from harness.cli import main as capacity
-from harness.core.scenario import LOAD_USER_PASSWORD, load_user_email
+from harness.core.workload import LOAD_USER_PASSWORD, load_user_email
 from harness.errors import BadInputError
 from harness.run.seed import seed
 from harness.stack.processes import start_secantusd
