@@ -27,14 +27,9 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from harness._files import utc_now, write_json
-from harness.analysis.summary import (
-    BLOCK_S,
-    PhaseData,
-    PhaseSummary,
-    block_metrics,
-    load_run,
-    read_json,
-)
+from harness.analysis.load import PhaseData, load_run, read_json
+from harness.analysis.series import BLOCK_S, block_metrics
+from harness.analysis.summary import PhaseSummary
 from harness.analysis.summary import summarise_phase as _summarise
 from harness.core.checks import EXIT_CODES, Status
 from harness.errors import BadInputError

@@ -15,8 +15,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from harness.analysis.summary import CPU_GROUPS, StageSummary, Window
+from harness.analysis.cpu import CPU_GROUPS
+from harness.analysis.summary import StageSummary
 from harness.analysis.usl import USLFit
+from harness.analysis.windows import Window
 from harness.core.slo import RATE_TOLERANCE
 
 COLORS = {

@@ -8,357 +8,33 @@ from __future__ import annotations
 
 import argparse
 import base64
-import csv
 import json
 import math
 import re
-import statistics
-import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness._files import utc_now, write_atomic
-from harness.analysis.summary import (
-    PhaseData,
-    PhaseSummary,
-    StageSummary,
-    cpu_series,
-    load_run,
-    request_series,
-    slo_thresholds,
-    summarise_phase,
+from harness.analysis.capacity import (
+    CPU_TARGET,
+    DEFAULT_TARGET_RATE,
+    Analysis,
+    CapacityPlan,
+    Knee,
+    analyse,
 )
-from harness.analysis.usl import USLFit, fit_usl, replicas_for_cpu_target
+from harness.analysis.pricing import PriceTable, load_price_table
+from harness.analysis.series import cpu_series, request_series
+from harness.analysis.summary import StageSummary
+from harness.analysis.validity import slo_thresholds
 from harness.core import slo
 from harness.core.checks import jsonable
 from harness.errors import BadInputError
 from harness.report import plots
 
 SUMMARY_SCHEMA = "primo-capacity/summary/v1"
-HOURS_PER_MONTH = 730.0
-DEFAULT_TARGET_RATE = 1000.0
-CPU_TARGET = 0.70  # the strategy's autoscaling target (ECSServiceAverageCPUUtilization 70 %)
-DEFAULT_P95_MS = 200.0
-DEFAULT_ERROR_RATE = 0.001
-COMPARE_METRICS = (
-    ("achieved_rps", "achieved req/s", False),
-    ("p50_ms", "p50 ms", True),
-    ("p95_ms", "p95 ms", True),
-    ("p99_ms", "p99 ms", True),
-    ("error_pct", "error %", True),
-    ("cpu_ms_per_request", "CPU ms/request", True),
-)
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    replica_hour: float = 0.0
-    vcpu_hour: float = 0.0
-    cores_per_replica: float | None = None
-    fixed_monthly: float = 0.0
-    currency: str = "USD"
-
-    def monthly(self, replicas: int, cores_per_replica: float) -> float:
-        cores = self.cores_per_replica if self.cores_per_replica is not None else cores_per_replica
-        hourly = replicas * (self.replica_hour + cores * self.vcpu_hour)
-        return HOURS_PER_MONTH * hourly + self.fixed_monthly
-
-
-@dataclass
-class CapacityPlan:
-    group: str
-    fit: USLFit | None
-    replicas_usl: int | None
-    usl_note: str
-    api_cpu_ms_per_request: float
-    replicas_cpu70: int | None
-    monthly_cost_usl: float | None = None
-    monthly_cost_cpu70: float | None = None
-    database_bound: bool = False
-    excluded: list[str] = field(default_factory=list)  # "run/phase: why" left out of the fit
-
-
-@dataclass
-class Analysis:
-    phases: list[PhaseData]
-    summaries: list[PhaseSummary]
-    target_rate: float
-    cores_per_replica: float
-    groups: dict[str, list[tuple[int, float]]]
-    plans: list[CapacityPlan]
-    knees: list[dict[str, Any]]
-    comparisons: list[dict[str, Any]]
-    warnings: list[str] = field(default_factory=list)
-    price: PriceTable | None = None
-
-    @property
-    def runs(self) -> list[str]:
-        return list(dict.fromkeys(s.run for s in self.summaries))
-
-
-# -- analysis ----------------------------------------------------------------------------------
-
-
-def analyse(
-    run_dirs: Sequence[Path],
-    *,
-    target_rate: float = DEFAULT_TARGET_RATE,
-    price: PriceTable | None = None,
-    cores_per_replica: float = 1.0,
-) -> Analysis:
-    if not run_dirs:
-        raise BadInputError("no run directory given")
-    phases = [p for d in run_dirs for p in load_run(Path(d))]
-    summaries = [summarise_phase(phase) for phase in phases]
-    multi_run = len({s.run for s in summaries}) > 1
-    groups: dict[str, list[tuple[int, float]]] = {}
-    members: dict[str, list[PhaseSummary]] = {}
-    excluded: dict[str, list[str]] = {}
-    knees = {s.key: k for p, s in zip(phases, summaries, strict=True) if (k := find_knee(p, s))}
-    for s in summaries:
-        label = (f"{s.run} " if multi_run else "") + f"cache {'on' if s.cache else 'off'}"
-        members.setdefault(label, []).append(s)
-        points = groups.setdefault(label, [])
-        left_out = excluded.setdefault(label, [])
-        if not s.valid:
-            # An INVALID phase's throughput is the generator's limit, not the service's.
-            left_out.append(f"{s.key} (INVALID: {'; '.join(s.invalid_reasons)})")
-            continue
-        # Capacity is goodput (successful req/s). A stepped run's is its knee (the highest step
-        # inside the SLO), not its mean.
-        knee = knees.get(s.key)
-        throughput = knee["knee_ok_rps"] if knee and knee["knee_ok_rps"] else None
-        points.append((s.replicas, throughput or s.ok_rps))
-    plans = [
-        plan_capacity(
-            label,
-            groups[label],
-            members[label],
-            target_rate,
-            cores_per_replica,
-            price,
-            excluded=excluded[label],
-        )
-        for label in groups
-    ]
-    warnings = [f"{s.run}/{s.phase}: INVALID — {r}" for s in summaries for r in s.invalid_reasons]
-    warnings += [f"{s.run}/{s.phase}: {w}" for s in summaries for w in s.warnings]
-    return Analysis(
-        phases=phases,
-        summaries=summaries,
-        target_rate=target_rate,
-        cores_per_replica=cores_per_replica,
-        groups=groups,
-        plans=plans,
-        knees=list(knees.values()),
-        comparisons=compare_runs(summaries),
-        warnings=warnings,
-        price=price,
-    )
-
-
-def plan_capacity(
-    label: str,
-    points: list[tuple[int, float]],
-    members: list[PhaseSummary],
-    target_rate: float,
-    cores_per_replica: float,
-    price: PriceTable | None,
-    *,
-    excluded: Sequence[str] = (),
-) -> CapacityPlan:
-    """Replicas for ``target_rate`` from the USL fit of ``points`` (replicas, successful req/s of
-    the valid phases) and from the API CPU per successful request at the autoscaling target."""
-    fit = fit_usl(points)
-    note = fit.note if fit else "no usable throughput measurement"
-    replicas_usl = fit.replicas_for(target_rate) if fit else None
-    single = fit is not None and fit.replica_counts == 1
-    if fit and not fit.converged:
-        replicas_usl = None  # a failed fit gives no answer, not a linear guess
-    elif fit and single:
-        # One replica count says nothing about scaling: do not dress a guess up as an answer.
-        linear = fit.replicas_for(target_rate)
-        replicas_usl = None
-        note = "one replica count only: scaling cannot be estimated" + (
-            f" (perfectly linear scaling would need {linear})" if linear else ""
-        )
-    elif fit and replicas_usl is None:
-        where = f"N≈{fit.peak_replicas:.1f}" if math.isfinite(fit.peak_replicas) else "as N grows"
-        note = (
-            f"not reachable: the fitted curve peaks at {fit.peak_rps:.0f} req/s "
-            f"({where}), below the target {target_rate:.0f} req/s"
-        )
-    if any(s.database_bound for s in members):
-        note = (note + "; " if note else "") + (
-            "the database, not the API, limits these phases: more replicas will not raise "
-            "their throughput"
-        )
-    if excluded:
-        note = (note + "; " if note else "") + (
-            "left out of the fit because their throughput is not the service's: "
-            + ", ".join(excluded)
-        )
-    valid = [s for s in members if s.valid]
-    offered_bound = bool(valid) and all(
-        s.target_rate and s.achieved_rps >= slo.RATE_TOLERANCE * s.target_rate for s in valid
-    )
-    if fit and offered_bound:
-        note = (note + "; " if note else "") + (
-            "every phase delivered its offered rate, so the throughput measured is what was "
-            "asked for, not the ceiling: the fit is a lower bound (a stepped stress run finds "
-            "the ceiling)"
-        )
-    # CPU per successful request means nothing when most requests failed (the CPU went to
-    # requests nobody got an answer to): such phases do not size the 70 % CPU rule.
-    per_request = [
-        s.api_cpu_ms_per_request
-        for s in (valid or members)
-        if math.isfinite(s.api_cpu_ms_per_request) and s.ok_rps >= 0.5 * s.achieved_rps
-    ]
-    api_ms = statistics.median(per_request) if per_request else math.nan
-    replicas_cpu = replicas_for_cpu_target(
-        target_rate, api_ms, cpu_target=CPU_TARGET, cores_per_replica=cores_per_replica
-    )
-    plan = CapacityPlan(label, fit, replicas_usl, note, api_ms, replicas_cpu)
-    plan.excluded = list(excluded)
-    plan.database_bound = any(s.database_bound for s in members)
-    if price is not None:
-        if replicas_usl is not None:
-            plan.monthly_cost_usl = price.monthly(replicas_usl, cores_per_replica)
-        if replicas_cpu is not None:
-            plan.monthly_cost_cpu70 = price.monthly(replicas_cpu, cores_per_replica)
-    return plan
-
-
-def find_knee(phase: PhaseData, summary: PhaseSummary) -> dict[str, Any] | None:
-    """The highest rate step inside the SLO before the first step outside it (stepped runs)."""
-    stages = [s for s in summary.stages if s.requests]
-    if len(stages) < 2:
-        return None
-    limits = slo_thresholds(phase.scenario)
-    p95_limit = limits.get("p95_ms", DEFAULT_P95_MS)
-    error_limit = limits.get("error_rate", DEFAULT_ERROR_RATE)
-    ordered = stages  # in time order: a stepped run climbs, and the first broken step ends it
-    knee: StageSummary | None = None
-    broke: StageSummary | None = None
-    reason = ""
-    for stage in ordered:
-        offered = stage.offered_rps or stage.achieved_rps
-        problems = []
-        if not stage.p95_ms < p95_limit:
-            problems.append(f"p95 {stage.p95_ms:.0f} ms ≥ {p95_limit:g} ms")
-        if not stage.error_pct / 100.0 < error_limit:
-            problems.append(f"errors {stage.error_pct:.2f} % ≥ {100 * error_limit:g} %")
-        if stage.offered_rps and stage.achieved_rps < slo.RATE_TOLERANCE * offered:
-            problems.append(
-                f"achieved {stage.achieved_rps:.0f} < {slo.RATE_TOLERANCE:.0%} of "
-                f"{offered:.0f} req/s"
-            )
-        if problems:
-            broke, reason = stage, "; ".join(problems)
-            break
-        knee = stage
-    return {
-        "run": summary.run,
-        "phase": summary.phase,
-        "knee_offered_rps": (knee.offered_rps or knee.achieved_rps) if knee else None,
-        "knee_achieved_rps": knee.achieved_rps if knee else None,
-        "knee_ok_rps": knee.ok_rps if knee else None,  # goodput: what the USL fit uses
-        "knee_p95_ms": knee.p95_ms if knee else None,
-        "knee_users": knee.users if knee else None,
-        "broke_at_rps": (broke.offered_rps or broke.achieved_rps) if broke else None,
-        "broke_at_users": broke.users if broke else None,
-        "broke_because": reason,
-        # open model: rates are the offered ones; closed model: achieved, with the stage's users
-        "rates_are": "offered" if all(s.offered_rps for s in stages) else "achieved",
-        "p95_limit_ms": p95_limit,
-        "error_limit": error_limit,
-    }
-
-
-def compare_runs(summaries: Sequence[PhaseSummary]) -> list[dict[str, Any]]:
-    """Matching phases of later runs against the first run: before, after, change %."""
-    runs = list(dict.fromkeys(s.run for s in summaries))
-    if len(runs) < 2:
-        return []
-    reference = {(s.scenario, s.phase): s for s in summaries if s.run == runs[0]}
-    rows = []
-    for s in summaries:
-        before = reference.get((s.scenario, s.phase))
-        if s.run == runs[0] or before is None:
-            continue
-        for attr, label, higher_is_worse in COMPARE_METRICS:
-            a, b = float(getattr(before, attr)), float(getattr(s, attr))
-            finite = bool(a) and math.isfinite(a) and math.isfinite(b)
-            change = 100.0 * (b - a) / a if finite else math.nan
-            worse = math.isfinite(change) and (change > 0 if higher_is_worse else change < 0)
-            rows.append(
-                {
-                    "phase": s.phase,
-                    "before_run": before.run,
-                    "after_run": s.run,
-                    "metric": attr,
-                    "label": label,
-                    "before": a,
-                    "after": b,
-                    "change_pct": change,
-                    "direction": "worse"
-                    if worse
-                    else ("better" if math.isfinite(change) and change != 0 else "same"),
-                }
-            )
-    return rows
-
-
-# -- price table -------------------------------------------------------------------------------
-
-
-def load_price_table(path: Path) -> PriceTable:
-    """Prices from TOML, JSON or CSV (``key,value`` rows): replica_hour, vcpu_hour, ..."""
-    if not path.is_file():
-        raise BadInputError(f"{path}: missing (price table)")
-    try:
-        text = path.read_text()
-        data: dict[str, Any]
-        if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix == ".json":
-            data = json.loads(text)
-        elif path.suffix == ".csv":
-            data = {
-                row[0].strip(): row[1].strip()
-                for row in csv.reader(text.splitlines())
-                if len(row) >= 2 and row[0].strip() not in ("", "key")
-            }
-        else:
-            raise BadInputError(f"{path}: price table must be .toml, .json or .csv")
-    except (OSError, UnicodeDecodeError, ValueError, tomllib.TOMLDecodeError) as exc:
-        raise BadInputError(f"{path}: unreadable price table ({exc})") from exc
-    if not isinstance(data, dict):
-        raise BadInputError(f"{path}: price table must be a table of keys")
-    known = {"replica_hour", "vcpu_hour", "cores_per_replica", "fixed_monthly", "currency"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise BadInputError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-    try:
-        table = PriceTable(
-            replica_hour=float(data.get("replica_hour", 0.0)),
-            vcpu_hour=float(data.get("vcpu_hour", 0.0)),
-            cores_per_replica=(
-                float(data["cores_per_replica"]) if "cores_per_replica" in data else None
-            ),
-            fixed_monthly=float(data.get("fixed_monthly", 0.0)),
-            currency=str(data.get("currency", "USD")),
-        )
-    except (TypeError, ValueError) as exc:
-        raise BadInputError(f"{path}: prices must be numbers ({exc})") from exc
-    if table.replica_hour <= 0 and table.vcpu_hour <= 0:
-        raise BadInputError(f"{path}: set replica_hour or vcpu_hour (price per hour)")
-    return table
 
 
 # -- summary.json ------------------------------------------------------------------------------
@@ -391,7 +67,7 @@ def summary_document(a: Analysis) -> dict[str, Any]:
             for p in a.plans
         ],
         "capacity": {
-            "knees": a.knees,
+            "knees": [asdict(k) for k in a.knees],
             "replicas": [
                 {
                     "group": p.group,
@@ -408,7 +84,7 @@ def summary_document(a: Analysis) -> dict[str, Any]:
             ],
             "price_table": vars(a.price) if a.price else None,
         },
-        "comparisons": a.comparisons,
+        "comparisons": [asdict(c) for c in a.comparisons],
         "warnings": a.warnings,
     }
     # JSON has no NaN or infinity.
@@ -616,13 +292,13 @@ def _usl_cell(p: CapacityPlan) -> str:
 def comparison_table(a: Analysis) -> Table:
     rows = [
         [
-            c["phase"],
-            c["label"],
-            f"{c['before_run']} → {c['after_run']}",
-            fmt(c["before"], 2),
-            fmt(c["after"], 2),
-            fmt(c["change_pct"], 1, " %"),
-            c["direction"],
+            c.phase,
+            c.label,
+            f"{c.before_run} → {c.after_run}",
+            fmt(c.before, 2),
+            fmt(c.after, 2),
+            fmt(c.change_pct, 1, " %"),
+            c.direction,
         ]
         for c in a.comparisons
     ]
@@ -818,32 +494,32 @@ def _keys(excluded: Sequence[str]) -> list[str]:
     return [e.split(" (", 1)[0] for e in excluded]
 
 
-def _step(k: dict[str, Any], which: str) -> str:
-    """``which`` is ``knee`` or ``broke_at``."""
-    rate = k["knee_offered_rps" if which == "knee" else "broke_at_rps"]
-    users = k[f"{which}_users"]
-    text = f"{rate:.0f} req/s {k['rates_are']}"
+def _step(k: Knee, *, broke: bool) -> str:
+    """The knee's step, or (``broke``) the step that broke the SLO."""
+    rate = k.broke_at_rps if broke else k.knee_offered_rps
+    users = k.broke_at_users if broke else k.knee_users
+    text = f"{rate:.0f} req/s {k.rates_are}"
     return text + (f" ({users} users)" if users else "")
 
 
-def _knee_text(k: dict[str, Any], *, short: bool = False) -> str:
-    where = f"{k['run']}/{k['phase']}"
-    if k["knee_offered_rps"] is None:
-        return f"{where}: even the lowest step was outside the SLO ({k['broke_because']})."
-    text = f"{where}: knee at {_step(k, 'knee')}, p95 {k['knee_p95_ms']:.0f} ms"
+def _knee_text(k: Knee, *, short: bool = False) -> str:
+    where = k.key
+    if k.knee_offered_rps is None:
+        return f"{where}: even the lowest step was outside the SLO ({k.broke_because})."
+    text = f"{where}: knee at {_step(k, broke=False)}, p95 {k.knee_p95_ms:.0f} ms"
     if not short:
         text += (
-            f" (the highest step, in order, with p95 < {k['p95_limit_ms']:g} ms, errors < "
-            f"{100 * k['error_limit']:g} %"
+            f" (the highest step, in order, with p95 < {k.p95_limit_ms:g} ms, errors < "
+            f"{100 * k.error_limit:g} %"
             + (
                 f" and ≥ {slo.RATE_TOLERANCE:.0%} of the offered rate"
-                if k["rates_are"] == "offered"
+                if k.rates_are == "offered"
                 else ""
             )
             + ")"
         )
-    if k["broke_at_rps"] is not None:
-        text += f"; the next step, {_step(k, 'broke_at')}, broke it: {k['broke_because']}."
+    if k.broke_at_rps is not None:
+        text += f"; the next step, {_step(k, broke=True)}, broke it: {k.broke_because}."
     else:
         text += "; no step broke the SLO."
     return text

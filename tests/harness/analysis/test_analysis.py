@@ -6,14 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.analysis.summary import (
-    block_metrics,
-    component_group,
-    cpu_series,
-    load_phase,
-    load_run,
-    summarise_phase,
-)
+from harness.analysis.cpu import component_group
+from harness.analysis.load import load_phase, load_run
+from harness.analysis.series import block_metrics, cpu_series
+from harness.analysis.summary import summarise_phase
 from harness.core import slo
 from harness.core.samples import read_samples
 from harness.core.scenario import load_scenario

@@ -8,7 +8,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from harness.analysis.summary import load_run, summarise_phase
+from harness.analysis.load import load_run
+from harness.analysis.summary import summarise_phase
 from harness.cli import main
 from harness.core import slo
 from harness.core.samples import read_samples

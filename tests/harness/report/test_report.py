@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.analysis import usl as usl_module
+from harness.analysis.capacity import analyse
+from harness.analysis.pricing import load_price_table
 from harness.analysis.usl import usl
 from harness.cli import main
-from harness.report.render import SUMMARY_SCHEMA, analyse, load_price_table, write_report
+from harness.report.render import SUMMARY_SCHEMA, write_report
 from tests.harness._synthetic import PhaseSpec, make_run
 
 LAM, SIGMA, KAPPA = 100.0, 0.05, 0.01
@@ -186,10 +188,10 @@ def test_two_runs_of_one_scenario_are_compared_phase_by_phase(tmp_path: Path) ->
 
     analysis = analyse([before, after])
 
-    p50 = next(c for c in analysis.comparisons if c["metric"] == "p50_ms")
-    assert (p50["before_run"], p50["after_run"]) == ("before", "after")
-    assert p50["change_pct"] == pytest.approx(50.0, abs=3.0)
-    assert p50["direction"] == "worse"
+    p50 = next(c for c in analysis.comparisons if c.metric == "p50_ms")
+    assert (p50.before_run, p50.after_run) == ("before", "after")
+    assert p50.change_pct == pytest.approx(50.0, abs=3.0)
+    assert p50.direction == "worse"
 
 
 def test_a_price_table_gives_a_monthly_cost(tmp_path: Path, scaling_run: Path) -> None:
@@ -291,10 +293,10 @@ def test_the_knee_of_a_closed_model_run_is_named_by_its_users_and_achieved_rate(
     analysis = analyse([run])
 
     (knee,) = analysis.knees
-    assert knee["rates_are"] == "achieved"
-    assert knee["knee_users"] == 40
-    assert knee["knee_offered_rps"] == pytest.approx(250.0, rel=0.02)
-    assert knee["broke_at_users"] == 80
+    assert knee.rates_are == "achieved"
+    assert knee.knee_users == 40
+    assert knee.knee_offered_rps == pytest.approx(250.0, rel=0.02)
+    assert knee.broke_at_users == 80
 
 
 def test_invalid_phases_are_left_out_of_the_usl_fit_and_the_report_says_so(

@@ -1,0 +1,193 @@
+"""Why a phase cannot be trusted (INVALID) and what a reader should be warned about."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from harness.analysis.cpu import generator_cpu
+from harness.analysis.load import LATENCY, latency_percentiles
+from harness.analysis.windows import Window, started_in
+from harness.core import slo
+from harness.core.checks import Check, SloStatus
+
+if TYPE_CHECKING:
+    from harness.analysis.load import PhaseData
+    from harness.analysis.summary import PhaseSummary
+    from harness.core.scenario import Scenario
+
+# The validity rules (generator CPU, achieved rate, samples to judge) are harness.core.slo's:
+# slo.CPU_LIMIT_PERCENT, slo.RATE_TOLERANCE, slo.MIN_SAMPLES. Warning thresholds only here.
+WARN_SAMPLES = 500  # fewer: a warning, the tail percentiles rest on too few requests
+MIN_WINDOW_S = 10.0
+TREND_P95_SHARE = 0.30  # second half vs first half of the window
+TREND_RATE_SHARE = 0.10
+DOMINANT_CAUSE_SHARE = 0.80
+
+
+def validity_reasons(phase: PhaseData, s: PhaseSummary, slo_invalid: Sequence[str]) -> list[str]:
+    """Why the phase cannot be trusted: incomplete, generator-bound, too few samples."""
+    reasons = []
+    if s.status not in ("complete", "?"):
+        reasons.append(f"the phase did not complete (status: {s.status})")
+    if phase.scenario is not None:
+        return reasons + list(slo_invalid)
+    # Without the scenario harness.core.slo cannot judge: the same rules, from the manifest.
+    busiest = max(generator_cpu(phase).items(), key=lambda kv: kv[1], default=None)
+    if busiest and busiest[1] > slo.CPU_LIMIT_PERCENT:
+        reasons.append(
+            f"the load generator was the limit: {busiest[0]} averaged {busiest[1]:.0f} % of a "
+            f"core (limit {slo.CPU_LIMIT_PERCENT:.0f} %)"
+        )
+    single = len(s.stages) <= 1  # a stepped run's target is its last step, not its mean
+    if single and s.target_rate and s.achieved_rps < slo.RATE_TOLERANCE * s.target_rate:
+        reasons.append(
+            f"achieved {s.achieved_rps:.0f} req/s, below {slo.RATE_TOLERANCE:.0%} of the target "
+            f"{s.target_rate:.0f} req/s"
+        )
+    if s.requests < slo.MIN_SAMPLES:
+        reasons.append(
+            f"too few samples: {s.requests} requests in the steady window (need {slo.MIN_SAMPLES})"
+        )
+    return reasons
+
+
+def evaluate_slo(phase: PhaseData) -> tuple[SloStatus, list[Check], list[str]]:
+    """(status, checks, reasons the run is invalid) from ``slo.evaluate`` on the exact samples."""
+    if phase.scenario is None or phase.samples is None:
+        return "n/a", [], []
+    verdict = slo.evaluate(
+        phase.samples, phase.scenario, generator_cpu(phase) or None, run_start=phase.run_start
+    )
+    return verdict.status, verdict.checks, (verdict.reasons if verdict.status == "INVALID" else [])
+
+
+def slo_thresholds(scenario: Scenario | None) -> dict[str, float]:
+    """The scenario's aggregate SLO thresholds that are set (p95_ms, error_rate, ...)."""
+    if scenario is None:
+        return {}
+    names = ("p50_ms", "p95_ms", "p99_ms", "error_rate", "min_rate")
+    return {n: float(v) for n in names if (v := getattr(scenario.slo, n)) is not None}
+
+
+def phase_warnings(phase: PhaseData, s: PhaseSummary, steady: pd.DataFrame) -> list[str]:
+    warnings = []
+    if phase.scenario is None:
+        warnings.append(f"no SLO verdict: the scenario could not be loaded ({phase.scenario_note})")
+    if phase.window_source == "detected":
+        warnings.append(
+            "the steady window was detected from the request rate (the scenario's stages were "
+            "not available)"
+        )
+    # Said once: what already makes the phase INVALID is not repeated as a warning.
+    invalid = " ".join(s.invalid_reasons)
+    busiest = max(generator_cpu(phase).items(), key=lambda kv: kv[1], default=None)
+    if busiest and busiest[1] > slo.CPU_LIMIT_PERCENT and "of a core" not in invalid:
+        warnings.append(
+            f"generator-bound: the load generator process {busiest[0]} used {busiest[1]:.0f} % "
+            "of a core"
+        )
+    offered = [(st, st.offered_rps) for st in s.stages if st.offered_rps]
+    if not offered and s.target_rate and len(s.stages) <= 1:
+        offered = [(st, s.target_rate) for st in s.stages]
+    for st, rate in offered:
+        if st.achieved_rps < slo.RATE_TOLERANCE * rate and "achieved" not in invalid:
+            warnings.append(
+                f"generator- or service-bound: achieved {st.achieved_rps:.0f} req/s in "
+                f"{st.start_s:.0f}-{st.end_s:.0f} s, below {slo.RATE_TOLERANCE:.0%} of the "
+                f"{rate:.0f} req/s offered"
+            )
+    if s.successes < WARN_SAMPLES:
+        warnings.append(
+            f"too few samples: {s.successes} successful requests in the steady window; p99 and "
+            f"per-endpoint percentiles rest on few requests (want {WARN_SAMPLES}+)"
+        )
+    trend = _trend(phase)
+    if trend:
+        warnings.append(trend)
+    if s.balancer == "shared-socket":
+        warnings.append(
+            "the balancer fell back to a shared listening socket (nginx was not found): the "
+            "kernel, not least_conn, spread the load"
+        )
+    if s.failures:
+        cause = _dominant_cause(phase, steady[~steady["ok"]], s.failures)
+        if cause:
+            warnings.append(cause)
+    db, api = s.cpu["db"], s.cpu["api"]
+    if s.database_bound:
+        cache = (
+            "the cache is on but did not take enough reads off it"
+            if s.cache
+            else "without the cache"
+        )
+        warnings.append(
+            f"database-bound ({cache}): the database used {db:.0f} % of a core while each API "
+            f"replica used {api / max(s.replicas, 1):.0f} % on average; more replicas will not "
+            "help until the database is faster" + ("" if s.cache else " or the cache is on")
+        )
+    if phase.locust_requests is not None and len(phase.requests):
+        # A few requests finish after Locust's last stats flush; a real gap means lost samples.
+        gap = abs(phase.locust_requests - len(phase.requests))
+        if gap > max(10, 0.02 * phase.locust_requests):
+            warnings.append(
+                f"Locust counted {phase.locust_requests} requests but {len(phase.requests)} exact "
+                "samples were recorded"
+            )
+    return warnings
+
+
+def _dominant_cause(phase: PhaseData, failed: pd.DataFrame, total: int) -> str:
+    """One plain sentence when one status or one endpoint holds most of the failures."""
+    parts = []
+    for column in ("status", "endpoint"):
+        counts = failed[column].value_counts()
+        if len(counts) and counts.iloc[0] / total > DOMINANT_CAUSE_SHARE:
+            value = counts.index[0]
+            if column == "status":
+                shown = (
+                    "no response (connection error or timeout)"
+                    if int(value) == 0
+                    else f"status {value}"
+                )
+            else:
+                shown = f"on {value}"
+            parts.append(f"{counts.iloc[0] / total:.0%} {shown}")
+    if not parts:
+        return ""
+    text = f"errors are dominated by one cause: of {total} failures, " + ", ".join(parts)
+    lf = phase.locust_failures
+    if lf is not None and len(lf):
+        top = lf.sort_values("Occurrences", ascending=False).iloc[0]
+        text += f" (Locust's most common failure: {top['Error']} on {top['Name']})"
+    return text
+
+
+def _trend(phase: PhaseData) -> str:
+    """A plain-word warning when the longest window is too short or still trending."""
+    if not phase.windows:
+        return "no steady window: the run never reached a steady request rate"
+    w = max(phase.windows, key=lambda w: w.duration_s)
+    if w.duration_s < MIN_WINDOW_S:
+        return f"steady state not reached: the steady window is only {w.duration_s:.0f} s"
+    mid = (w.start_s + w.end_s) / 2
+    first = started_in(phase.requests, [Window(w.start_s, mid)])
+    second = started_in(phase.requests, [Window(mid, w.end_s)])
+    if len(first) < 50 or len(second) < 50:
+        return ""
+    r1, r2 = len(first), len(second)
+    p1 = latency_percentiles(first[first["ok"]][LATENCY])[1]
+    p2 = latency_percentiles(second[second["ok"]][LATENCY])[1]
+    parts = []
+    if abs(r2 - r1) / r1 > TREND_RATE_SHARE:
+        parts.append(f"throughput moved {100 * (r2 - r1) / r1:+.0f} %")
+    if p1 > 0 and abs(p2 - p1) / p1 > TREND_P95_SHARE and abs(p2 - p1) > 2.0:
+        parts.append(f"p95 moved {100 * (p2 - p1) / p1:+.0f} % ({p1:.0f} → {p2:.0f} ms)")
+    if not parts:
+        return ""
+    return (
+        "steady state not reached: from the first to the second half of the steady window "
+        + " and ".join(parts)
+    )
