@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reference_api.cache import CacheState
-from reference_api.deps import CurrentUser
+from reference_api.deps import Caller, CurrentUser
 from reference_api.models import (
     TaskCreate,
     TaskListParams,
@@ -34,13 +34,21 @@ def _answer(body: bytes, state: CacheState, response: Response) -> Response:
     return Response(body, media_type=_JSON, headers=headers)
 
 
+async def _written(caller: Caller) -> None:
+    """Drop the caller's cached reads after a write, whatever its outcome: a write can have
+    been applied although the call failed (a DELETE whose retry the server ran again answers
+    404; a time-out can strike after the write), and a cached copy would outlive it."""
+    await caller.cache.invalidate(caller.id)
+
+
 @router.post(
     "", status_code=status.HTTP_201_CREATED, responses=errors(400, 401, 413, 422, 429, 503)
 )
 async def create_task(body: TaskCreate, caller: CurrentUser) -> TaskPublic:
-    task = await caller.tasks.create(caller.id, body)
-    await caller.cache.invalidate(caller.id)
-    return task
+    try:
+        return await caller.tasks.create(caller.id, body)
+    finally:
+        await _written(caller)
 
 
 @router.get(
@@ -99,9 +107,10 @@ async def get_task(task_id: str, caller: CurrentUser, response: Response) -> Res
 
 @router.patch("/{task_id}", responses=errors(400, 401, 404, 413, 422, 429, 503))
 async def update_task(task_id: str, body: TaskUpdate, caller: CurrentUser) -> TaskPublic:
-    task = await caller.tasks.update(caller.id, task_id, body.changes())
-    await caller.cache.invalidate(caller.id)
-    return task
+    try:
+        return await caller.tasks.update(caller.id, task_id, body.changes())
+    finally:
+        await _written(caller)
 
 
 @router.delete(
@@ -111,5 +120,7 @@ async def update_task(task_id: str, body: TaskUpdate, caller: CurrentUser) -> Ta
     responses=errors(401, 404, 429, 503),
 )
 async def delete_task(task_id: str, caller: CurrentUser) -> None:
-    await caller.tasks.delete(caller.id, task_id)
-    await caller.cache.invalidate(caller.id)
+    try:
+        await caller.tasks.delete(caller.id, task_id)
+    finally:
+        await _written(caller)

@@ -1,39 +1,20 @@
-"""MongoDB access. Owns the documents' shape (docs/contracts.md §2) and the ObjectId ↔ str
-mapping; raises domain errors, never HTTP ones. Every task query filters by its owner."""
+"""Tasks in the ``tasks`` collection. Every query filters by its owner."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (
-    ConnectionFailure,
-    DuplicateKeyError,
-    ExecutionTimeout,
-    OperationFailure,
-    WTimeoutError,
-)
+from pymongo.errors import OperationFailure
 
-from reference_api.errors import (
-    DatabaseUnavailable,
-    EmailTaken,
-    InvalidCursor,
-    TaskNotFound,
-    UserNotFound,
-)
+from reference_api.errors import TaskNotFound
 from reference_api.models import (
     Priority,
     PriorityCounts,
@@ -45,91 +26,23 @@ from reference_api.models import (
     TasksPage,
     TaskStats,
 )
+from reference_api.repository._keyset import (
+    PRIORITY_ORDER,
+    after_cursor,
+    decode_cursor,
+    encode_cursor,
+)
+from reference_api.repository._mongo import (
+    Document,
+    database_errors,
+    insert_once,
+    now_utc,
+    object_id,
+)
 
 log = logging.getLogger("reference_api.repository")
 
-Document = dict[str, Any]
 _CANNOT_CREATE_INDEX = 67
-_PRIORITY_ORDER = ("low", "medium", "high")
-
-
-def now_utc() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-@asynccontextmanager
-async def _database_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as exc:
-        raise DatabaseUnavailable() from exc
-
-
-def _object_id(value: str) -> ObjectId | None:
-    if len(value) != 24:
-        return None
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        return None
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    id: str
-    email: str
-    name: str
-    password_hash: str
-    created_at: datetime
-
-
-class UsersRepository:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._users: AsyncCollection[Document] = db["users"]
-
-    async def ensure_indexes(self) -> None:
-        async with _database_errors():
-            await self._users.create_index([("email", ASCENDING)], unique=True, name="email_1")
-
-    async def create(self, email: str, name: str, password_hash: str) -> UserRecord:
-        doc: Document = {
-            "email": email,
-            "name": name,
-            "passwordHash": password_hash,
-            "createdAt": now_utc(),
-        }
-        async with _database_errors():
-            try:
-                result = await self._users.insert_one(doc)
-            except DuplicateKeyError as exc:
-                raise EmailTaken() from exc
-        return UserRecord(str(result.inserted_id), email, name, password_hash, doc["createdAt"])
-
-    async def by_email(self, email: str) -> UserRecord | None:
-        async with _database_errors():
-            doc = await self._users.find_one({"email": email})
-        return self._record(doc) if doc else None
-
-    async def by_id(self, user_id: str) -> UserRecord:
-        oid = _object_id(user_id)
-        if oid is None:
-            raise UserNotFound()
-        async with _database_errors():
-            doc = await self._users.find_one({"_id": oid})
-        if doc is None:
-            raise UserNotFound()
-        return self._record(doc)
-
-    @staticmethod
-    def _record(doc: Mapping[str, Any]) -> UserRecord:
-        return UserRecord(
-            str(doc["_id"]),
-            doc["email"],
-            doc.get("name", ""),
-            doc.get("passwordHash", ""),
-            doc["createdAt"],
-        )
 
 
 @dataclass(frozen=True)
@@ -140,62 +53,6 @@ class TaskQuery:
     sort: SortKey = "-createdAt"
     cursor: str | None = None
     limit: int = 20
-
-
-def _encode_cursor(sort: str, value: Any, oid: ObjectId) -> str:
-    if isinstance(value, datetime):
-        value = {"$date": value.astimezone(UTC).isoformat()}
-    raw = json.dumps({"s": sort, "v": value, "id": str(oid)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, sort: str) -> tuple[Any, ObjectId]:
-    """The last sort value and _id of the previous page; ``InvalidCursor`` for anything odd."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidCursor() from exc
-    if not isinstance(data, dict) or data.get("s") != sort or not isinstance(data.get("id"), str):
-        raise InvalidCursor()
-    oid = _object_id(data["id"])
-    if oid is None:
-        raise InvalidCursor()
-    field = sort.lstrip("-")
-    value = data.get("v")
-    if field in ("createdAt", "updatedAt", "dueDate"):
-        if value is None and field == "dueDate":
-            return None, oid
-        if not isinstance(value, dict) or not isinstance(value.get("$date"), str):
-            raise InvalidCursor()
-        try:
-            when = datetime.fromisoformat(value["$date"])
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-        if when.tzinfo is None:
-            raise InvalidCursor()
-        return when, oid
-    if field == "priority":
-        if value not in _PRIORITY_ORDER:
-            raise InvalidCursor()
-        return value, oid
-    if not isinstance(value, str):
-        raise InvalidCursor()
-    return value, oid
-
-
-def _after(field: str, direction: int, value: Any, oid: ObjectId) -> Document:
-    """Documents strictly after (value, _id) in the order (field, _id), in that direction.
-    Nulls (only dueDate has them) sort before every date, as MongoDB sorts them."""
-    op = "$gt" if direction == ASCENDING else "$lt"
-    if value is None:
-        if direction == ASCENDING:
-            return {"$or": [{field: None, "_id": {"$gt": oid}}, {field: {"$ne": None}}]}
-        return {field: None, "_id": {"$lt": oid}}
-    branches: list[Document] = [{field: {op: value}}, {field: value, "_id": {op: oid}}]
-    if direction == DESCENDING and field == "dueDate":
-        branches.append({field: None})
-    return {"$or": branches}
 
 
 def _to_public(doc: Mapping[str, Any]) -> TaskPublic:
@@ -219,7 +76,7 @@ class TasksRepository:
         self.text_search = False  # until the text index is known to exist
 
     async def ensure_indexes(self) -> None:
-        async with _database_errors():
+        async with database_errors():
             await self._tasks.create_index([("user", ASCENDING), ("status", ASCENDING)])
             await self._tasks.create_index([("user", ASCENDING), ("createdAt", DESCENDING)])
             await self._tasks.create_index([("user", ASCENDING), ("priority", ASCENDING)])
@@ -242,6 +99,7 @@ class TasksRepository:
     async def create(self, owner: str, data: TaskCreate) -> TaskPublic:
         now = now_utc()
         doc: Document = {
+            "_id": ObjectId(),
             "user": ObjectId(owner),
             "title": data.title,
             "description": data.description,
@@ -252,45 +110,57 @@ class TasksRepository:
             "createdAt": now,
             "updatedAt": now,
         }
-        async with _database_errors():
-            result = await self._tasks.insert_one(doc)
-        doc["_id"] = result.inserted_id
-        return _to_public(doc)
+        # A stored task with our fresh _id, this owner and this creation instant is this create,
+        # retried by the driver after it was stored. Any other holder of the _id (not possible
+        # with ObjectIds we mint, short of a bug) stays a DuplicateKeyError: a 500, logged.
+        async with database_errors():
+            stored = await insert_once(self._tasks, doc, same=("user", "createdAt"))
+        return _to_public(stored)
 
     async def get(self, owner: str, task_id: str) -> TaskPublic:
-        oid = _object_id(task_id)
+        oid = object_id(task_id)
         if oid is None:
             raise TaskNotFound()
-        async with _database_errors():
+        async with database_errors():
             doc = await self._tasks.find_one({"_id": oid, "user": ObjectId(owner)})
         if doc is None:
             raise TaskNotFound()
         return _to_public(doc)
 
     async def update(self, owner: str, task_id: str, changes: Mapping[str, Any]) -> TaskPublic:
-        oid = _object_id(task_id)
+        """One findAndModify: the $set (updatedAt included) is fixed before the call, so a
+        driver retry that runs it again writes the same values and returns the same task."""
+        oid = object_id(task_id)
         if oid is None:
             raise TaskNotFound()
         fields: Document = {
             k: (v.value if isinstance(v, Status | Priority) else v) for k, v in changes.items()
         }
         fields["updatedAt"] = now_utc()
-        async with _database_errors():
-            result = await self._tasks.update_one(
-                {"_id": oid, "user": ObjectId(owner)}, {"$set": fields}
+        async with database_errors():
+            doc = await self._tasks.find_one_and_update(
+                {"_id": oid, "user": ObjectId(owner)},
+                {"$set": fields},
+                return_document=ReturnDocument.AFTER,
             )
-            if result.matched_count == 0:
-                raise TaskNotFound()
-            doc = await self._tasks.find_one({"_id": oid, "user": ObjectId(owner)})
-        if doc is None:  # deleted between the two calls
+        if doc is None:
             raise TaskNotFound()
         return _to_public(doc)
 
     async def delete(self, owner: str, task_id: str) -> None:
-        oid = _object_id(task_id)
+        """Delete the owner's task; ``TaskNotFound`` when there is none.
+
+        A driver retry of a delete that was already applied is answered from the server's
+        retryable-write record (deleted: 1). Only a server that runs the retry again finds
+        nothing and this raises ``TaskNotFound``: a 404 for a task that is indeed gone, which
+        HTTP allows for a repeated DELETE (RFC 9110, 9.2.2). We keep that rather than answer
+        204 for every missing id, which would break the 404 of the contract; find_one_and_delete
+        would not tell the two apart either, and only adds the document to the reply.
+        """
+        oid = object_id(task_id)
         if oid is None:
             raise TaskNotFound()
-        async with _database_errors():
+        async with database_errors():
             result = await self._tasks.delete_one({"_id": oid, "user": ObjectId(owner)})
         if result.deleted_count == 0:
             raise TaskNotFound()
@@ -333,7 +203,7 @@ class TasksRepository:
     ) -> list[Document]:
         """``find`` when the filter is plain; otherwise an aggregation whose first ``$match`` is
         the indexable part (MongoDB merges the two stages; SecantusDB then uses the index)."""
-        async with _database_errors():
+        async with database_errors():
             if not residual:
                 found: list[Document] = (
                     await self._tasks.find(indexable).sort(sort).limit(limit).to_list(limit)
@@ -353,11 +223,11 @@ class TasksRepository:
         indexable, residual = self._filter(owner, query)
         field = query.sort.lstrip("-")
         direction = DESCENDING if query.sort.startswith("-") else ASCENDING
-        last = _decode_cursor(query.cursor, query.sort) if query.cursor else None
+        last = decode_cursor(query.cursor, query.sort) if query.cursor else None
         if field == "priority":
             docs = await self._list_by_priority(indexable, residual, direction, last, query)
         else:
-            after = [] if last is None else [_after(field, direction, *last)]
+            after = [] if last is None else [after_cursor(field, direction, *last)]
             docs = await self._select(
                 indexable,
                 residual + after,
@@ -369,7 +239,7 @@ class TasksRepository:
         next_cursor = None
         if more and docs:
             tail = docs[-1]
-            next_cursor = _encode_cursor(query.sort, tail.get(field), tail["_id"])
+            next_cursor = encode_cursor(query.sort, tail.get(field), tail["_id"])
         return TasksPage(items=[_to_public(d) for d in docs], next_cursor=next_cursor)
 
     async def _list_by_priority(
@@ -382,7 +252,7 @@ class TasksRepository:
     ) -> list[Document]:
         """Priority sorts by rank (low < medium < high), not alphabetically: one indexed query
         per level, in rank order, each ordered by _id, until the page is full."""
-        levels = list(_PRIORITY_ORDER if direction == ASCENDING else reversed(_PRIORITY_ORDER))
+        levels = list(PRIORITY_ORDER if direction == ASCENDING else reversed(PRIORITY_ORDER))
         if query.priority is not None:
             levels = [query.priority.value]
         start_after: ObjectId | None = None
@@ -407,7 +277,7 @@ class TasksRepository:
         by_status = StatusCounts()
         by_priority = PriorityCounts()
         total = 0
-        async with _database_errors():
+        async with database_errors():
             cursor = await self._tasks.aggregate(
                 [
                     {"$match": {"user": user}},
@@ -430,5 +300,5 @@ class TasksRepository:
         return TaskStats(total=total, by_status=by_status, by_priority=by_priority, overdue=overdue)
 
     async def ping(self) -> None:
-        async with _database_errors():
+        async with database_errors():
             await self._tasks.database.command("ping")
