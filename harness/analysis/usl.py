@@ -73,7 +73,9 @@ class USLFit:
 
 def fit_usl(points: Sequence[tuple[int, float]]) -> USLFit | None:
     """Fit the USL to (replicas, throughput) points; None when there is nothing to fit."""
-    clean = sorted((int(n), float(x)) for n, x in points if n >= 1 and math.isfinite(x) and x > 0)
+    clean = tuple(
+        sorted((int(n), float(x)) for n, x in points if n >= 1 and math.isfinite(x) and x > 0)
+    )
     if not clean:
         return None
     distinct = sorted({n for n, _ in clean})
@@ -81,58 +83,27 @@ def fit_usl(points: Sequence[tuple[int, float]]) -> USLFit | None:
     x_arr = np.array([x for _, x in clean], dtype=np.float64)
     guess = float(np.mean(x_arr[n_arr == distinct[0]]) / distinct[0])
     if len(distinct) == 1:
-        return USLFit(
-            lam=guess,
-            sigma=0.0,
-            kappa=0.0,
-            points=tuple(clean),
-            determined=False,
-            note=(
-                f"only one replica count ({distinct[0]}): contention and coherency cannot be "
-                "estimated; the line assumes linear scaling"
-            ),
+        return _linear(
+            clean,
+            guess,
+            f"only one replica count ({distinct[0]}): contention and coherency cannot be "
+            "estimated; the line assumes linear scaling",
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            if len(distinct) == 2:
-                params, _ = curve_fit(
-                    lambda n, lam, sigma: usl(n, lam, sigma, 0.0),
-                    n_arr,
-                    x_arr,
-                    p0=[guess, 0.01],
-                    bounds=([0.0, 0.0], [np.inf, 1.0]),
-                )
-            else:
-                params, _ = curve_fit(
-                    usl,
-                    n_arr,
-                    x_arr,
-                    p0=[guess, 0.01, 0.0001],
-                    bounds=([0.0, 0.0, 0.0], [np.inf, 1.0, 1.0]),
-                    maxfev=20000,
-                )
+        params = _curve_fit(n_arr, x_arr, guess, three_parameters=len(distinct) > 2)
     except (RuntimeError, ValueError) as exc:
-        return USLFit(
-            lam=guess,
-            sigma=0.0,
-            kappa=0.0,
-            points=tuple(clean),
-            determined=False,
-            note=(
-                f"the USL fit failed ({_first_line(exc)}): contention and coherency could not be "
-                "estimated from these points; the line assumes linear scaling"
-            ),
+        return _linear(
+            clean,
+            guess,
+            f"the USL fit failed ({_first_line(exc)}): contention and coherency could not be "
+            "estimated from these points; the line assumes linear scaling",
             converged=False,
         )
     if not np.all(np.isfinite(params)):
-        return USLFit(
-            lam=guess,
-            sigma=0.0,
-            kappa=0.0,
-            points=tuple(clean),
-            determined=False,
-            note="the USL fit gave no finite parameters; the line assumes linear scaling",
+        return _linear(
+            clean,
+            guess,
+            "the USL fit gave no finite parameters; the line assumes linear scaling",
             converged=False,
         )
     if len(distinct) == 2:
@@ -140,20 +111,47 @@ def fit_usl(points: Sequence[tuple[int, float]]) -> USLFit | None:
             lam=float(params[0]),
             sigma=float(params[1]),
             kappa=0.0,
-            points=tuple(clean),
+            points=clean,
             determined=False,
             note=(
                 "two replica counts only: the fit is under-determined, so coherency (kappa) is "
                 "held at 0; run three or more replica counts for a full fit"
             ),
         )
-    return USLFit(
-        lam=float(params[0]),
-        sigma=float(params[1]),
-        kappa=float(params[2]),
-        points=tuple(clean),
-        determined=True,
-    )
+    return USLFit(float(params[0]), float(params[1]), float(params[2]), clean, determined=True)
+
+
+def _curve_fit(
+    n: npt.NDArray[np.float64], x: npt.NDArray[np.float64], guess: float, *, three_parameters: bool
+) -> npt.NDArray[np.float64]:
+    """(lambda, sigma[, kappa]) by least squares; with two replica counts kappa is held at 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        if not three_parameters:
+            params, _ = curve_fit(
+                lambda n, lam, sigma: usl(n, lam, sigma, 0.0),
+                n,
+                x,
+                p0=[guess, 0.01],
+                bounds=([0.0, 0.0], [np.inf, 1.0]),
+            )
+        else:
+            params, _ = curve_fit(
+                usl,
+                n,
+                x,
+                p0=[guess, 0.01, 0.0001],
+                bounds=([0.0, 0.0, 0.0], [np.inf, 1.0, 1.0]),
+                maxfev=20000,
+            )
+    return np.asarray(params, dtype=np.float64)
+
+
+def _linear(
+    points: tuple[tuple[int, float], ...], lam: float, note: str, *, converged: bool = True
+) -> USLFit:
+    """A straight line through the first point: what is left when the USL cannot be fitted."""
+    return USLFit(lam, 0.0, 0.0, points, determined=False, note=note, converged=converged)
 
 
 def _first_line(exc: BaseException) -> str:
