@@ -254,9 +254,8 @@ class Cache:
                 landed = False
             delay = RETRY_MIN if landed else min(delay * 2, RETRY_MAX)
 
-    async def _retry_once(self) -> bool:
-        """One attempt at the pending bumps; True if every one attempted landed."""
-        now = time.monotonic()
+    def _forget_expired(self, now: float) -> None:
+        """Pending bumps whose entries have all expired by now need no bump any more."""
         if self._flush is not None and self._flush.deadline <= now:
             self._flush = None
             log.warning("cache epoch bump given up: every entry it was for has expired")
@@ -267,6 +266,10 @@ class Cache:
             log.warning(
                 "cache invalidation given up for %d users: their entries expired", len(expired)
             )
+
+    async def _retry_once(self) -> bool:
+        """One attempt at the pending bumps; True if every one attempted landed."""
+        self._forget_expired(time.monotonic())
         mark = next(self._seq)  # a failure recorded after this may postdate the bump
         if self._flush is not None:
             if not await self._bump_keys([EPOCH_KEY], via_breaker=False):

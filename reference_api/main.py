@@ -82,7 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(tasks.router)
+    _add_middleware(app, settings, metrics)
+    return app
 
+
+def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     # Added innermost first: the edge middleware is the outermost (it sees every answer).
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.origins:
@@ -108,4 +112,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         replica=settings.replica_id,
         max_body=settings.max_body_bytes,
     )
-    return app

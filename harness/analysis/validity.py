@@ -41,8 +41,7 @@ def validity_reasons(phase: PhaseData, s: PhaseSummary, slo_invalid: Sequence[st
             f"the load generator was the limit: {busiest[0]} averaged {busiest[1]:.0f} % of a "
             f"core (limit {slo.CPU_LIMIT_PERCENT:.0f} %)"
         )
-    single = len(s.stages) <= 1  # a stepped run's target is its last step, not its mean
-    if single and s.target_rate and s.achieved_rps < slo.RATE_TOLERANCE * s.target_rate:
+    if _short_of_target(s):
         reasons.append(
             f"achieved {s.achieved_rps:.0f} req/s, below {slo.RATE_TOLERANCE:.0%} of the target "
             f"{s.target_rate:.0f} req/s"
@@ -73,70 +72,113 @@ def slo_thresholds(scenario: Scenario | None) -> dict[str, float]:
 
 
 def phase_warnings(phase: PhaseData, s: PhaseSummary, steady: pd.DataFrame) -> list[str]:
-    warnings = []
-    if phase.scenario is None:
-        warnings.append(f"no SLO verdict: the scenario could not be loaded ({phase.scenario_note})")
-    if phase.window_source == "detected":
-        warnings.append(
-            "the steady window was detected from the request rate (the scenario's stages were "
-            "not available)"
+    """Plain-word warnings, in the order a reader needs them; what already makes the phase
+    INVALID is not repeated."""
+    found = (
+        _no_scenario(phase),
+        _detected_window(phase),
+        *_short_of_offered(s),
+        _few_samples(s),
+        _trend(phase),
+        _shared_socket(s),
+        _dominant_cause(phase, steady[~steady["ok"]], s.failures) if s.failures else "",
+        _database_bound(s),
+        _lost_samples(phase),
+    )
+    return [warning for warning in found if warning]
+
+
+def _no_scenario(phase: PhaseData) -> str:
+    if phase.scenario is not None:
+        return ""
+    return f"no SLO verdict: the scenario could not be loaded ({phase.scenario_note})"
+
+
+def _detected_window(phase: PhaseData) -> str:
+    if phase.window_source != "detected":
+        return ""
+    return (
+        "the steady window was detected from the request rate (the scenario's stages were "
+        "not available)"
+    )
+
+
+def _short_of_target(s: PhaseSummary) -> bool:
+    """Without a scenario: a single-stage phase that achieved less than its target rate (a
+    stepped run's target is its last step, not its mean)."""
+    single = len(s.stages) <= 1
+    return bool(single and s.target_rate and s.achieved_rps < slo.RATE_TOLERANCE * s.target_rate)
+
+
+def _rate_made_it_invalid(s: PhaseSummary) -> bool:
+    if s.slo_checks:
+        return any(
+            c.kind == "validity" and c.metric == "achieved_rate" and not c.passed
+            for c in s.slo_checks
         )
-    # Said once: what already makes the phase INVALID is not repeated as a warning.
-    invalid = " ".join(s.invalid_reasons)
-    busiest = max(generator_cpu(phase).items(), key=lambda kv: kv[1], default=None)
-    if busiest and busiest[1] > slo.CPU_LIMIT_PERCENT and "of a core" not in invalid:
-        warnings.append(
-            f"generator-bound: the load generator process {busiest[0]} used {busiest[1]:.0f} % "
-            "of a core"
-        )
+    return _short_of_target(s)
+
+
+def _short_of_offered(s: PhaseSummary) -> list[str]:
+    """Stages that achieved less than the rate offered, when that did not already make the
+    phase INVALID (the service's own slowness, not the generator's)."""
+    if _rate_made_it_invalid(s):
+        return []
     offered = [(st, st.offered_rps) for st in s.stages if st.offered_rps]
     if not offered and s.target_rate and len(s.stages) <= 1:
         offered = [(st, s.target_rate) for st in s.stages]
-    for st, rate in offered:
-        if st.achieved_rps < slo.RATE_TOLERANCE * rate and "achieved" not in invalid:
-            warnings.append(
-                f"generator- or service-bound: achieved {st.achieved_rps:.0f} req/s in "
-                f"{st.start_s:.0f}-{st.end_s:.0f} s, below {slo.RATE_TOLERANCE:.0%} of the "
-                f"{rate:.0f} req/s offered"
-            )
-    if s.successes < WARN_SAMPLES:
-        warnings.append(
-            f"too few samples: {s.successes} successful requests in the steady window; p99 and "
-            f"per-endpoint percentiles rest on few requests (want {WARN_SAMPLES}+)"
-        )
-    trend = _trend(phase)
-    if trend:
-        warnings.append(trend)
-    if s.balancer == "shared-socket":
-        warnings.append(
-            "the balancer fell back to a shared listening socket (nginx was not found): the "
-            "kernel, not least_conn, spread the load"
-        )
-    if s.failures:
-        cause = _dominant_cause(phase, steady[~steady["ok"]], s.failures)
-        if cause:
-            warnings.append(cause)
+    return [
+        f"generator- or service-bound: achieved {st.achieved_rps:.0f} req/s in "
+        f"{st.start_s:.0f}-{st.end_s:.0f} s, below {slo.RATE_TOLERANCE:.0%} of the "
+        f"{rate:.0f} req/s offered"
+        for st, rate in offered
+        if st.achieved_rps < slo.RATE_TOLERANCE * rate
+    ]
+
+
+def _few_samples(s: PhaseSummary) -> str:
+    if s.successes >= WARN_SAMPLES:
+        return ""
+    return (
+        f"too few samples: {s.successes} successful requests in the steady window; p99 and "
+        f"per-endpoint percentiles rest on few requests (want {WARN_SAMPLES}+)"
+    )
+
+
+def _shared_socket(s: PhaseSummary) -> str:
+    if s.balancer != "shared-socket":
+        return ""
+    return (
+        "the balancer fell back to a shared listening socket (nginx was not found): the "
+        "kernel, not least_conn, spread the load"
+    )
+
+
+def _database_bound(s: PhaseSummary) -> str:
+    if not s.database_bound:
+        return ""
     db, api = s.cpu["db"], s.cpu["api"]
-    if s.database_bound:
-        cache = (
-            "the cache is on but did not take enough reads off it"
-            if s.cache
-            else "without the cache"
-        )
-        warnings.append(
-            f"database-bound ({cache}): the database used {db:.0f} % of a core while each API "
-            f"replica used {api / max(s.replicas, 1):.0f} % on average; more replicas will not "
-            "help until the database is faster" + ("" if s.cache else " or the cache is on")
-        )
-    if phase.locust_requests is not None and len(phase.requests):
-        # A few requests finish after Locust's last stats flush; a real gap means lost samples.
-        gap = abs(phase.locust_requests - len(phase.requests))
-        if gap > max(10, 0.02 * phase.locust_requests):
-            warnings.append(
-                f"Locust counted {phase.locust_requests} requests but {len(phase.requests)} exact "
-                "samples were recorded"
-            )
-    return warnings
+    cache = "the cache is on but did not take enough reads off it"
+    if not s.cache:
+        cache = "without the cache"
+    return (
+        f"database-bound ({cache}): the database used {db:.0f} % of a core while each API "
+        f"replica used {api / max(s.replicas, 1):.0f} % on average; more replicas will not "
+        "help until the database is faster" + ("" if s.cache else " or the cache is on")
+    )
+
+
+def _lost_samples(phase: PhaseData) -> str:
+    """A few requests finish after Locust's last stats flush; a real gap means lost samples."""
+    if phase.locust_requests is None or not len(phase.requests):
+        return ""
+    gap = abs(phase.locust_requests - len(phase.requests))
+    if gap <= max(10, 0.02 * phase.locust_requests):
+        return ""
+    return (
+        f"Locust counted {phase.locust_requests} requests but {len(phase.requests)} exact "
+        "samples were recorded"
+    )
 
 
 def _dominant_cause(phase: PhaseData, failed: pd.DataFrame, total: int) -> str:

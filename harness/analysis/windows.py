@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.core import slo
@@ -79,6 +80,26 @@ def detect_windows(requests: pd.DataFrame, *, min_len_s: float = 6.0) -> list[Wi
     counts = np.floor(requests["t"].to_numpy()).astype(np.int64).clip(t0, t1) - t0
     rate = np.bincount(counts, minlength=seconds.size).astype(float)
     rate = rate[:-1] if rate.size > 1 else rate  # the last second is partial
+    segments = _segments(rate)
+    peak = max(float(np.median(rate[a:b])) for a, b in segments if b > a)
+    windows = []
+    for a, b in segments:
+        plateau = _plateau(rate, a, b, min_len_s)
+        if plateau is None:
+            continue
+        lo, hi = plateau
+        if float(np.median(rate[lo:hi])) < 0.05 * peak:  # idle tail or head
+            continue
+        windows.append(Window(float(seconds[lo]), float(seconds[hi])))
+    if not windows and rate.size:
+        # No plateau: use the middle half of the run, and say so through the warnings.
+        span = float(seconds[-1] - seconds[0])
+        windows = [Window(float(seconds[0]) + span / 4, float(seconds[0]) + 3 * span / 4)]
+    return windows
+
+
+def _segments(rate: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Split the per-second rate where it leaves the segment's median by 15 % for 3 s running."""
     segments: list[tuple[int, int]] = []
     start = 0
     out = 0
@@ -92,28 +113,22 @@ def detect_windows(requests: pd.DataFrame, *, min_len_s: float = 6.0) -> list[Wi
         else:
             out = 0
     segments.append((start, rate.size))
-    peak = max(float(np.median(rate[a:b])) for a, b in segments if b > a)
-    windows = []
-    for a, b in segments:
-        if b <= a:
-            continue
-        # Shed the ends that are still ramping (more than 10 % off the plateau), then 2 s more.
-        level = float(np.median(rate[a:b]))
-        near = np.flatnonzero(np.abs(rate[a:b] - level) <= 0.10 * max(level, 1.0))
-        if near.size == 0:
-            continue
-        lo, hi = a + int(near[0]) + 2, a + int(near[-1]) + 1 - 2
-        if hi - lo < min_len_s:
-            continue
-        level = float(np.median(rate[lo:hi]))
-        if level < 0.05 * peak:  # idle tail or head
-            continue
-        windows.append(Window(float(seconds[lo]), float(seconds[hi])))
-    if not windows and rate.size:
-        # No plateau: use the middle half of the run, and say so through the warnings.
-        span = float(seconds[-1] - seconds[0])
-        windows = [Window(float(seconds[0]) + span / 4, float(seconds[0]) + 3 * span / 4)]
-    return windows
+    return segments
+
+
+def _plateau(
+    rate: npt.NDArray[np.float64], a: int, b: int, min_len_s: float
+) -> tuple[int, int] | None:
+    """The segment without the ends that are still ramping (more than 10 % off the plateau),
+    then 2 s more; None when what is left is shorter than ``min_len_s``."""
+    if b <= a:
+        return None
+    level = float(np.median(rate[a:b]))
+    near = np.flatnonzero(np.abs(rate[a:b] - level) <= 0.10 * max(level, 1.0))
+    if near.size == 0:
+        return None
+    lo, hi = a + int(near[0]) + 2, a + int(near[-1]) + 1 - 2
+    return (lo, hi) if hi - lo >= min_len_s else None
 
 
 def in_windows(frame: pd.DataFrame, windows: Iterable[Window], column: str = "t") -> pd.DataFrame:

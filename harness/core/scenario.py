@@ -106,29 +106,10 @@ class Load(_Model):
     def _stages_add_up(self) -> Load:
         previous_users = 0
         for i, stage in enumerate(self.stages):
-            where = f"stages[{i}]"
             if self.model == "closed":
-                if stage.users is None:
-                    raise ValueError(f"{where}.users: required in the closed model")
-                if stage.rate is not None:
-                    raise ValueError(f"{where}.rate: only for the open model (load.model = 'open')")
-                if stage.ramp_s:
-                    raise ValueError(f"{where}.ramp: the closed model ramps with spawn_rate")
-                if stage.users != previous_users and stage.spawn_rate is None:
-                    raise ValueError(f"{where}.spawn_rate: required when users change")
-                ramp = abs(stage.users - previous_users) / (stage.spawn_rate or math.inf)
-                if ramp >= stage.duration_s:
-                    raise ValueError(
-                        f"{where}.spawn_rate: the ramp takes {ramp:g} s, longer than the stage"
-                    )
-                previous_users = stage.users
+                previous_users = _closed_stage(f"stages[{i}]", stage, previous_users)
             else:
-                if stage.rate is None:
-                    raise ValueError(f"{where}.rate: required in the open model")
-                if stage.users is not None or stage.spawn_rate is not None:
-                    raise ValueError(f"{where}.users: the open model sets a rate, not users")
-                if stage.ramp_s >= stage.duration_s:
-                    raise ValueError(f"{where}.ramp: not shorter than the stage")
+                _open_stage(f"stages[{i}]", stage)
         total = sum(stage.duration_s for stage in self.stages)
         if self.total_s is not None and abs(self.total_s - total) > 1e-6:
             raise ValueError(f"duration: {self.total_s:g} s, but the stages add up to {total:g} s")
@@ -176,6 +157,31 @@ class Load(_Model):
             if start <= t < start + stage.duration_s:
                 return int(stage.users or 0), float(stage.spawn_rate or 1.0)
         return None
+
+
+def _closed_stage(where: str, stage: Stage, previous_users: int) -> int:
+    """Check a closed-model stage; return its users (the next stage ramps from them)."""
+    if stage.users is None:
+        raise ValueError(f"{where}.users: required in the closed model")
+    if stage.rate is not None:
+        raise ValueError(f"{where}.rate: only for the open model (load.model = 'open')")
+    if stage.ramp_s:
+        raise ValueError(f"{where}.ramp: the closed model ramps with spawn_rate")
+    if stage.users != previous_users and stage.spawn_rate is None:
+        raise ValueError(f"{where}.spawn_rate: required when users change")
+    ramp = abs(stage.users - previous_users) / (stage.spawn_rate or math.inf)
+    if ramp >= stage.duration_s:
+        raise ValueError(f"{where}.spawn_rate: the ramp takes {ramp:g} s, longer than the stage")
+    return stage.users
+
+
+def _open_stage(where: str, stage: Stage) -> None:
+    if stage.rate is None:
+        raise ValueError(f"{where}.rate: required in the open model")
+    if stage.users is not None or stage.spawn_rate is not None:
+        raise ValueError(f"{where}.users: the open model sets a rate, not users")
+    if stage.ramp_s >= stage.duration_s:
+        raise ValueError(f"{where}.ramp: not shorter than the stage")
 
 
 class Thresholds(_Model):

@@ -36,11 +36,14 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, ObjectId]:
     oid = object_id(data["id"])
     if oid is None:
         raise InvalidCursor()
-    field = sort.lstrip("-")
-    value = data.get("v")
+    return _sort_value(sort.lstrip("-"), data.get("v")), oid
+
+
+def _sort_value(field: str, value: Any) -> Any:
+    """The cursor's sort value, checked against the field it sorts on."""
     if field in ("createdAt", "updatedAt", "dueDate"):
         if value is None and field == "dueDate":
-            return None, oid
+            return None
         if not isinstance(value, dict) or not isinstance(value.get("$date"), str):
             raise InvalidCursor()
         try:
@@ -49,14 +52,14 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, ObjectId]:
             raise InvalidCursor() from exc
         if when.tzinfo is None:
             raise InvalidCursor()
-        return when, oid
+        return when
     if field == "priority":
         if value not in PRIORITY_ORDER:
             raise InvalidCursor()
-        return value, oid
+        return value
     if not isinstance(value, str):
         raise InvalidCursor()
-    return value, oid
+    return value
 
 
 def after_cursor(field: str, direction: int, value: Any, oid: ObjectId) -> Document:
