@@ -1,0 +1,114 @@
+"""A :class:`~harness.gate.checks.GateResult` as a Markdown table (stdout, ``--markdown``, a pull
+request comment) and as JUnit XML (``--junit``, for CI test reports)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from xml.etree import ElementTree as ET
+
+from harness.gate.checks import GateCheck, GateResult, GateVerdict
+
+
+def _f(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _g(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+# -- Markdown ----------------------------------------------------------------------------------
+
+
+def markdown(result: GateResult) -> str:
+    lines = [f"## Capacity gate: {result.status}", ""]
+    slo = [c for c in result.checks if c.kind != "regression"]
+    if slo:
+        lines += _slo_table(slo)
+    reg = [c for c in result.checks if c.kind == "regression"]
+    if reg:
+        lines += _regression_table(result, reg)
+    return "\n".join(lines)
+
+
+def _slo_table(checks: Sequence[GateCheck]) -> list[str]:
+    return [
+        "| phase | check | threshold | measured | verdict |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {c.phase} | {c.kind}: {c.name} | {c.threshold or '—'} | "
+            f"{_g(c.current) if c.current is not None else c.message} | {c.verdict} |"
+            for c in checks
+        ),
+        "",
+    ]
+
+
+def _regression_table(result: GateResult, checks: Sequence[GateCheck]) -> list[str]:
+    lines = [
+        f"Baseline: `{result.baseline}`. A metric fails only when it is worse by more than "
+        f"{result.max_regression:g} % **and** the 95 % bootstrap interval of the change "
+        "(over 5-second blocks) lies entirely on the worse side of zero.",
+        "",
+        "| phase | metric | baseline | current | change | noise band (95 %) | significant "
+        "| verdict | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in checks:
+        band = (
+            f"{_f(c.noise_low_pct, 1)} % to {_f(c.noise_high_pct, 1)} %"
+            if c.noise_low_pct is not None
+            else "—"
+        )
+        sig = "—" if c.significant is None else ("yes" if c.significant else "no")
+        lines.append(
+            f"| {c.phase} | {c.name} | {_f(c.baseline)} | {_f(c.current)} | "
+            f"{_f(c.change_pct, 1, ' %')} | {band} | {sig} | {c.verdict} | {c.message} |"
+        )
+    lines.append("")
+    return lines
+
+
+# -- JUnit XML ---------------------------------------------------------------------------------
+
+
+def junit_xml(result: GateResult, suite: str = "capacity-gate") -> str:
+    """One test case per check: FAIL a failure, INVALID an error, SKIP skipped."""
+    root = ET.Element("testsuites", name=suite)
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(result.checks)))
+    counts = {"failures": 0, "errors": 0, "skipped": 0}
+    for c in result.checks:
+        case = ET.SubElement(ts, "testcase", classname=f"{suite}.{c.phase}.{c.kind}", name=c.name)
+        counter = _add_outcome(case, c.verdict, _detail(c))
+        if counter is not None:
+            counts[counter] += 1
+    for key, value in counts.items():
+        ts.set(key, str(value))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _detail(c: GateCheck) -> str:
+    detail = f"threshold {c.threshold}; current {_g(c.current)}"
+    if c.kind == "regression":
+        detail += (
+            f"; baseline {_g(c.baseline)}; change {_f(c.change_pct, 1, ' %')}; "
+            f"noise {_f(c.noise_low_pct, 1)}..{_f(c.noise_high_pct, 1)} %"
+        )
+    return detail + (f"; {c.message}" if c.message else "")
+
+
+def _add_outcome(case: ET.Element, verdict: GateVerdict, detail: str) -> str | None:
+    """The element JUnit expects for ``verdict``; returns the testsuite counter it adds to."""
+    if verdict == "PASS":
+        ET.SubElement(case, "system-out").text = detail
+        return None
+    if verdict == "SKIP":
+        ET.SubElement(case, "skipped", message=detail)
+        return "skipped"
+    tag, counter = ("failure", "failures") if verdict == "FAIL" else ("error", "errors")
+    ET.SubElement(case, tag, message=detail, type=verdict).text = detail
+    return counter
