@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.errors import HarnessError
-from harness.report.render import add_report_arguments, run_report_command
+from harness.report.cli import add_report_arguments, run_report_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,8 @@ from harness.analysis.capacity import analyse
 from harness.analysis.pricing import load_price_table
 from harness.analysis.usl import usl
 from harness.cli import main
-from harness.report.render import SUMMARY_SCHEMA, write_report
+from harness.report.render import write_report
+from harness.report.summary_json import SUMMARY_SCHEMA
 from tests.harness._synthetic import PhaseSpec, make_run
 
 LAM, SIGMA, KAPPA = 100.0, 0.05, 0.01

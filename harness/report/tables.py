@@ -1,0 +1,204 @@
+"""The report's tables, as plain rows of text shared by the Markdown and the HTML rendering."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from harness.analysis.capacity import CPU_TARGET, Analysis, CapacityPlan
+from harness.analysis.summary import PhaseSummary, StageSummary
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+def fmt(value: Any, digits: int = 0, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float | int):
+        if not math.isfinite(value):
+            return "—"
+        return f"{value:,.{digits}f}{suffix}"
+    return str(value)
+
+
+_CPU_COLUMNS = ("db", "redis", "api", "nginx", "generator")
+
+_PHASE_HEADERS = (
+    "run",
+    "phase",
+    "replicas",
+    "cache",
+    "balancer",
+    "req/s (all)",
+    "ok req/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "error %",
+    *(f"CPU {g}" for g in _CPU_COLUMNS),
+    "req/s per core",
+    "CPU ms/req",
+    "SLO",
+    "validity",
+)
+
+
+def phase_table(a: Analysis) -> Table:
+    return Table(list(_PHASE_HEADERS), [_phase_row(s) for s in a.summaries])
+
+
+def _phase_row(s: PhaseSummary) -> list[str]:
+    return [
+        s.run,
+        s.phase,
+        str(s.replicas),
+        "on" if s.cache else "off",
+        s.balancer,
+        fmt(s.achieved_rps, 1),
+        fmt(s.ok_rps, 1),
+        fmt(s.p50_ms, 1),
+        fmt(s.p95_ms, 1),
+        fmt(s.p99_ms, 1),
+        fmt(s.error_pct, 2),
+        *(fmt(s.cpu[g], 0, " %") for g in _CPU_COLUMNS),
+        fmt(s.rps_per_core, 0),
+        fmt(s.cpu_ms_per_request, 2),
+        s.slo_status,
+        "valid" if s.valid else "INVALID",
+    ]
+
+
+_ENDPOINT_HEADERS = ("endpoint", "count", "error %", "p50 ms", "p95 ms", "p99 ms", "req/s")
+
+
+def endpoint_tables(a: Analysis) -> list[Table]:
+    return [
+        Table(
+            list(_ENDPOINT_HEADERS),
+            [
+                [
+                    e.endpoint,
+                    str(e.count),
+                    fmt(e.error_pct, 2),
+                    fmt(e.p50_ms, 1),
+                    fmt(e.p95_ms, 1),
+                    fmt(e.p99_ms, 1),
+                    fmt(e.rps, 1),
+                ]
+                for e in s.endpoints
+            ],
+            caption=f"{s.run}/{s.phase}",
+        )
+        for s in a.summaries
+    ]
+
+
+_STAGE_HEADERS = (
+    "stage",
+    "window s",
+    "offered req/s",
+    "users",
+    "achieved req/s (all)",
+    "ok req/s",
+    "requests",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "error %",
+)
+
+
+def stage_tables(a: Analysis) -> list[Table]:
+    """One table per stepped phase; a single-stage phase is already in the phase table."""
+    return [
+        Table(
+            list(_STAGE_HEADERS),
+            [_stage_row(st) for st in s.stages],
+            caption=f"{s.run}/{s.phase} stages",
+        )
+        for s in a.summaries
+        if len(s.stages) >= 2
+    ]
+
+
+def _stage_row(st: StageSummary) -> list[str]:
+    return [
+        str(st.index + 1),
+        f"{st.start_s:.0f}-{st.end_s:.0f}",
+        fmt(st.offered_rps, 0),
+        fmt(st.users),
+        fmt(st.achieved_rps, 1),
+        fmt(st.ok_rps, 1),
+        str(st.requests),
+        fmt(st.p50_ms, 1),
+        fmt(st.p95_ms, 1),
+        fmt(st.p99_ms, 1),
+        fmt(st.error_pct, 2),
+    ]
+
+
+def capacity_table(a: Analysis) -> Table:
+    headers = [
+        "group",
+        "USL lambda (ok req/s per replica)",
+        "sigma (contention)",
+        "kappa (coherency)",
+        f"replicas for {a.target_rate:.0f} ok req/s (USL)",
+        "API CPU ms per ok req",
+        f"replicas at {CPU_TARGET:.0%} CPU",
+    ]
+    if a.price is not None:
+        headers += ["monthly cost (USL)", f"monthly cost ({CPU_TARGET:.0%} CPU)"]
+    return Table(headers, [_capacity_row(a, p) for p in a.plans])
+
+
+def _capacity_row(a: Analysis, p: CapacityPlan) -> list[str]:
+    row = [
+        p.group,
+        fmt(p.fit.lam if p.fit else None, 1),
+        fmt(p.fit.sigma if p.fit else None, 4),
+        fmt(p.fit.kappa if p.fit else None, 5),
+        _usl_cell(p),
+        fmt(p.api_cpu_ms_per_request, 2),
+        fmt(p.replicas_cpu70),
+    ]
+    if a.price is not None:
+        cur = a.price.currency
+        row += [fmt(p.monthly_cost_usl, 0, f" {cur}"), fmt(p.monthly_cost_cpu70, 0, f" {cur}")]
+    return row
+
+
+def _usl_cell(p: CapacityPlan) -> str:
+    if p.replicas_usl:
+        return str(p.replicas_usl)
+    if p.fit is None:
+        return "—"
+    if not p.fit.converged:
+        return "unknown (the fit failed)"
+    if p.fit.replica_counts == 1:
+        return "unknown (one replica count)"
+    return "not reachable"
+
+
+def comparison_table(a: Analysis) -> Table:
+    rows = [
+        [
+            c.phase,
+            c.label,
+            f"{c.before_run} → {c.after_run}",
+            fmt(c.before, 2),
+            fmt(c.after, 2),
+            fmt(c.change_pct, 1, " %"),
+            c.direction,
+        ]
+        for c in a.comparisons
+    ]
+    return Table(["phase", "metric", "runs", "before", "after", "change", "direction"], rows)
