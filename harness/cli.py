@@ -19,11 +19,11 @@ _COMMANDS = {
     "status": "harness.stack.commands",
     "down": "harness.stack.commands",
     "seed": "harness.run.seed",
-    "run": "harness.run.runner",
-    "demo": "harness.run.runner",
-    "report": "harness.report.render",
-    "gate": "harness.gate.checks",
-    "baseline": "harness.gate.checks",
+    "run": "harness.run.cli",
+    "demo": "harness.run.cli",
+    "report": "harness.report.cli",
+    "gate": "harness.gate.cli",
+    "baseline": "harness.gate.cli",
 }
 
 

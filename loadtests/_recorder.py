@@ -117,6 +117,7 @@ class Collector:
         self.endpoints: list[str] = list(ENDPOINTS)
         self._index = {name: i for i, name in enumerate(self.endpoints)}
         self.workers: dict[int, WorkerState] = {}
+        self.closed = False  # samples.json written: no more records
 
     def _lookup(self, names: list[str]) -> np.ndarray[Any, np.dtype[np.uint16]]:
         out = np.empty(len(names), dtype=np.uint16)
@@ -168,6 +169,7 @@ class Collector:
 
     def close(self, *, names: dict[int, str] | None = None, **meta: Any) -> None:
         """Flush the records and write ``samples.json`` (``workers`` with CPU timelines)."""
+        self.closed = True
         self.writer.flush()
         self.writer.close()
         workers = [

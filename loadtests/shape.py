@@ -15,7 +15,7 @@ class ScenarioShape(LoadTestShape):
     use_common_options = True
 
     def tick(self) -> tuple[int, float] | None:
-        run_time = self.get_run_time()
+        run_time: float = self.get_run_time()  # type: ignore[no-untyped-call]  # untyped in Locust
         scenario = RUN.scenario
         if scenario is None:
             options = self.runner.environment.parsed_options if self.runner else None

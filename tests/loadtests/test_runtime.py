@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
-
-
-def run_snippet(code: str) -> str:
-    prelude = f"import sys; sys.path.insert(0, {str(LOADTESTS)!r})\n"
-    result = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+from ._snippets import run_snippet
 
 
 def test_every_step_sends_exactly_one_request() -> None:
@@ -76,6 +58,7 @@ def test_stopping_the_flusher_mid_send_loses_no_record() -> None:
 
         import gevent
         import gevent.event
+        import _distributed
         import _runtime
         from _runtime import RUN
         from harness.core.samples import SAMPLE_DTYPE
@@ -92,13 +75,13 @@ def test_stopping_the_flusher_mid_send_loses_no_record() -> None:
                 gevent.sleep(0.3)  # a slow socket
                 self.received.append(data)
 
-        _runtime.FLUSH_INTERVAL_S = 0.05
+        _distributed.FLUSH_INTERVAL_S = 0.05
         runner = SlowRunner()
         options = SimpleNamespace(samples_dir=tempfile.mkdtemp())
         RUN.role = "worker"
         _runtime._test_start(SimpleNamespace(runner=runner, parsed_options=options, host=None))
         for i in range(7):
-            RUN.recorder.add("GET /health", float(i), float(i), 1.0, 200, True)
+            RUN.shipper.recorder.add("GET /health", float(i), float(i), 1.0, 200, True)
         runner.in_send.clear()
         assert runner.in_send.wait(5)  # the flusher drained all 7 records and is sending them
         _runtime._worker_final(runner)

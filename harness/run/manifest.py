@@ -1,0 +1,183 @@
+"""What a run records about itself: ``run.json`` for the run, ``manifest.json`` for each phase.
+
+The layout of both files is the contract the report and the gate read (docs/contracts.md §8):
+:meth:`RunRecord.to_dict` and :meth:`Manifest.to_dict` write exactly those keys, in that order.
+A phase's manifest is written when the phase starts, again once the stack is up, and a last time
+when it ends; a field that is not known yet is left out (or ``null``, as the contract says).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from harness._files import utc_now, write_json
+from harness.core.topology import Backend, Balancer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUN_SCHEMA = 1
+_VERSIONED = ("fastapi", "uvicorn", "pymongo", "redis", "locust", "numpy", "pandas", "secantusdb")
+
+PhaseOutcome = Literal["complete", "interrupted", "failed"]
+RunStatus = Literal["running", "complete", "interrupted", "failed"]
+
+
+@dataclass(frozen=True)
+class Topology:
+    replicas: int
+    cache: bool
+    lb: Balancer
+    backend: Backend
+    balancer: str | None = None  # what ``lb`` resolved to, once the stack is up
+
+
+@dataclass(frozen=True)
+class LoadInfo:
+    model: Literal["closed", "open"]
+    processes: int  # Locust generator processes
+
+
+@dataclass(frozen=True)
+class Host:
+    cores: int | None
+    memory_bytes: int
+    platform: str
+    machine: str
+
+
+@dataclass(frozen=True)
+class SeedInfo:
+    users: int
+    tasks_per_user: int
+    seed_seconds: float
+
+
+@dataclass
+class Manifest:
+    """``<phase>/manifest.json``: the phase's topology, load, provenance and outcome."""
+
+    scenario: str
+    scenario_file: str
+    phase: str
+    topology: Topology
+    target_rate: float | None
+    load: LoadInfo
+    git_commit: str | None
+    host: Host
+    versions: dict[str, str]
+    started: str = field(default_factory=utc_now)
+    finished: str | None = None
+    status: RunStatus = "running"
+    components: list[str] | None = None  # known once the stack is up
+    data: SeedInfo | None = None  # known once the database is seeded
+    locust_exit_code: int | None = None  # written once the phase has finished
+    error: str = ""
+
+    def finish(self, status: PhaseOutcome, locust_exit_code: int | None, error: str) -> None:
+        self.finished = utc_now()
+        self.status = status
+        self.locust_exit_code = locust_exit_code
+        self.error = error
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": RUN_SCHEMA,
+            "scenario": self.scenario,
+            "scenario_file": self.scenario_file,
+            "phase": self.phase,
+            "topology": asdict(self.topology),
+            "target_rate": self.target_rate,
+            "load": asdict(self.load),
+            "git_commit": self.git_commit,
+            "host": asdict(self.host),
+            "versions": dict(self.versions),
+            "started": self.started,
+            "finished": self.finished,
+            "status": self.status,
+        }
+        if self.components is not None:
+            out["components"] = list(self.components)
+        if self.data is not None:
+            out["data"] = asdict(self.data)
+        if self.finished is not None:
+            out["locust_exit_code"] = self.locust_exit_code
+        if self.error:
+            out["error"] = self.error
+        return out
+
+    def write(self, directory: Path) -> None:
+        write_json(directory / "manifest.json", self.to_dict())
+
+
+@dataclass
+class RunRecord:
+    """``run.json``: the phases a run planned, the command that started it, and its outcome."""
+
+    scenario: str
+    phases: list[str]
+    argv: list[str]
+    started: str = field(default_factory=utc_now)
+    finished: str | None = None
+    status: RunStatus = "running"
+    completed_phases: list[str] = field(default_factory=list)  # written once the run has ended
+
+    def finish(self, completed_phases: list[str]) -> None:
+        self.finished = utc_now()
+        self.completed_phases = list(completed_phases)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": RUN_SCHEMA,
+            "scenario": self.scenario,
+            "phases": list(self.phases),
+            "started": self.started,
+            "finished": self.finished,
+            "argv": list(self.argv),
+            "status": self.status,
+        }
+        if self.finished is not None:
+            out["completed_phases"] = list(self.completed_phases)
+        return out
+
+    def write(self, directory: Path) -> None:
+        write_json(directory / "run.json", self.to_dict())
+
+
+# --- provenance: where the numbers were measured ----------------------------------------------
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def package_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found[name] = importlib.metadata.version(name)
+    return found
+
+
+def host_info() -> Host:
+    return Host(
+        cores=os.cpu_count(),
+        memory_bytes=psutil.virtual_memory().total,
+        platform=platform.platform(),
+        machine=platform.machine(),
+    )

@@ -1,0 +1,108 @@
+"""``manifest.json`` and ``run.json``: the keys the report and the gate read, in their order."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from harness.run.manifest import (
+    Host,
+    LoadInfo,
+    Manifest,
+    RunRecord,
+    SeedInfo,
+    Topology,
+    git_commit,
+    host_info,
+    package_versions,
+)
+
+FIRST_KEYS = [
+    "schema", "scenario", "scenario_file", "phase", "topology", "target_rate", "load",
+    "git_commit", "host", "versions", "started", "finished", "status",
+]  # fmt: skip
+
+
+def manifest() -> Manifest:
+    return Manifest(
+        scenario="smoke",
+        scenario_file="/repo/scenarios/smoke.toml",
+        phase="r2-cache-on",
+        topology=Topology(replicas=2, cache=True, lb="auto", backend="local"),
+        target_rate=None,
+        load=LoadInfo(model="closed", processes=1),
+        git_commit="abc123",
+        host=Host(cores=8, memory_bytes=2**34, platform="Linux", machine="x86_64"),
+        versions={"python": "3.11.7"},
+    )
+
+
+def test_a_starting_phase_writes_only_what_is_known(tmp_path: Path) -> None:
+    manifest().write(tmp_path)
+
+    written = json.loads((tmp_path / "manifest.json").read_text())
+    assert list(written) == FIRST_KEYS
+    assert written["schema"] == 1
+    assert written["status"] == "running"
+    assert written["finished"] is None
+    assert written["topology"] == {
+        "replicas": 2, "cache": True, "lb": "auto", "backend": "local", "balancer": None,
+    }  # fmt: skip
+    assert written["load"] == {"model": "closed", "processes": 1}
+    assert set(written["host"]) == {"cores", "memory_bytes", "platform", "machine"}
+
+
+def test_a_finished_phase_adds_components_data_and_the_exit_code_in_that_order() -> None:
+    record = manifest()
+    record.topology = replace(record.topology, balancer="nginx")
+    record.components = ["db", "redis", "api-1", "api-2", "nginx"]
+    record.data = SeedInfo(users=50, tasks_per_user=20, seed_seconds=1.048)
+
+    record.finish("complete", 0, "")
+    written = record.to_dict()
+
+    assert list(written) == [*FIRST_KEYS, "components", "data", "locust_exit_code"]
+    assert written["status"] == "complete"
+    assert written["finished"] is not None
+    assert written["topology"]["balancer"] == "nginx"
+    assert written["data"] == {"users": 50, "tasks_per_user": 20, "seed_seconds": 1.048}
+    assert written["locust_exit_code"] == 0
+
+
+def test_a_phase_that_failed_before_locust_records_the_error_and_no_exit_code() -> None:
+    record = manifest()
+
+    record.finish("failed", None, "db: did not start")
+    written = record.to_dict()
+
+    assert list(written) == [*FIRST_KEYS, "locust_exit_code", "error"]
+    assert written["locust_exit_code"] is None
+    assert written["error"] == "db: did not start"
+
+
+def test_run_json_lists_the_completed_phases_once_the_run_has_ended(tmp_path: Path) -> None:
+    record = RunRecord("smoke", ["r1-cache-on", "r2-cache-on"], ["capacity", "run", "smoke"])
+    started = record.to_dict()
+
+    record.status = "interrupted"
+    record.finish(["r1-cache-on"])
+    record.write(tmp_path)
+    ended = json.loads((tmp_path / "run.json").read_text())
+
+    keys = ["schema", "scenario", "phases", "started", "finished", "argv", "status"]
+    assert list(started) == keys
+    assert list(ended) == [*keys, "completed_phases"]
+    assert ended["status"] == "interrupted"
+    assert ended["completed_phases"] == ["r1-cache-on"]
+
+
+def test_provenance_names_this_python_and_this_machine() -> None:
+    versions = package_versions()
+    host = host_info()
+    commit = git_commit()
+
+    assert versions["python"].count(".") == 2
+    assert "locust" in versions
+    assert host.memory_bytes > 0
+    assert commit is None or len(commit.removesuffix("-dirty")) == 40
