@@ -7,7 +7,7 @@ Start it as the stack does::
 
 or ``python -m reference_api`` (same, on ``PORT``, without the ``Server`` header).
 
-Settings (environment; docs/contracts.md §3) and the few this package adds:
+Settings (environment; docs/architecture.md) and the few this package adds:
 ``MONGODB_TIMEOUT_MS`` (2000: server selection and connect timeout, so a lost database is a
 quick 503), ``REDIS_TIMEOUT`` (0.1 s socket timeouts), ``REDIS_BREAKER_FAILURES`` (3) and
 ``REDIS_BREAKER_COOLDOWN`` (2 s), ``MAX_BODY_BYTES`` (65536). The client address used for

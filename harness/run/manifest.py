@@ -1,6 +1,6 @@
 """What a run records about itself: ``run.json`` for the run, ``manifest.json`` for each phase.
 
-The layout of both files is the contract the report and the gate read (docs/contracts.md §8):
+The layout of both files is the contract the report and the gate read (docs/architecture.md):
 :meth:`RunRecord.to_dict` and :meth:`Manifest.to_dict` write exactly those keys, in that order.
 A phase's manifest is written when the phase starts, again once the stack is up, and a last time
 when it ends; a field that is not known yet is left out (or ``null``, as the contract says).

@@ -1,7 +1,7 @@
 """A run: one phase per topology — stack up, seed, Locust headless, stack down.
 
 A phase is a (replicas, cache) pair. Each writes into its own directory (layout in
-docs/contracts.md §8): Locust's CSV/JSON/HTML, the exact samples, the verdict Locust printed,
+docs/architecture.md): Locust's CSV/JSON/HTML, the exact samples, the verdict Locust printed,
 resource samples of every component and of the generator, the components' logs and a manifest
 (:mod:`harness.run.manifest`). Locust itself is driven by :mod:`harness.run.locust`.
 """

@@ -4,7 +4,7 @@ Users are ``load-000000@primo.test`` ... (see :mod:`harness.core.scenario` for t
 share one precomputed bcrypt hash of :data:`~harness.core.scenario.LOAD_USER_PASSWORD`, so seeding
 1,000 users costs one hash, not 1,000. Tasks have a realistic variety (status and priority mix,
 due dates past/future/none, tags, titles made of searchable words). Re-seeding first deletes every
-load user and their tasks, so it is idempotent. Documents have the shape of contracts §2.
+load user and their tasks, so it is idempotent. Documents have the shape of docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def seed(
 
 
 def _ensure_indexes(db: Database[dict[str, Any]]) -> None:
-    """The API's indexes (contracts §2), with the names it gives them, so either may go first."""
+    """The API's indexes (docs/architecture.md), with its names, so either may go first."""
     db["users"].create_index([("email", ASCENDING)], unique=True, name="email_1")
     tasks = db["tasks"]
     tasks.create_index([("user", ASCENDING), ("status", ASCENDING)])

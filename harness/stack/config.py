@@ -15,7 +15,7 @@ DEFAULT_APP = "reference_api.main:create_app"
 
 @dataclass(frozen=True)
 class StackConfig:
-    """The topology and settings of one stack (contracts §4).
+    """The topology and settings of one stack (docs/architecture.md).
 
     ``env`` reaches every API replica (rate limits, cache TTL, ...) and wins over the stack's own
     settings. ``jwt_secret`` is generated per stack unless given; it is never printed.

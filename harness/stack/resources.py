@@ -1,4 +1,4 @@
-"""CPU and memory of every component, once a second, to ``resources.csv`` (contracts §4).
+"""CPU and memory of every component, once a second, to ``resources.csv`` (docs/architecture.md).
 
 ``cpu_percent`` is psutil's: 100 = one full core, summed over the process and its children (nginx
 workers). ``rss_bytes`` is summed the same way, so pages shared between a master and its workers

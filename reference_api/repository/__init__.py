@@ -1,4 +1,4 @@
-"""MongoDB access. Owns the documents' shape (docs/contracts.md §2) and the ObjectId ↔ str
+"""MongoDB access. Owns the documents' shape (docs/architecture.md) and the ObjectId ↔ str
 mapping; raises domain errors, never HTTP ones. Every task query filters by its owner.
 
 Writes are safe to retry: the API mints every ``_id`` itself, so a create the driver retried

@@ -1,4 +1,4 @@
-"""``ResourceSampler`` writes one row per component per tick, children included (contracts §4)."""
+"""``ResourceSampler`` writes one row per component per tick, children included."""
 
 from __future__ import annotations
 
