@@ -23,6 +23,7 @@ DEFAULT_TARGET_RATE = 1000.0
 CPU_TARGET = 0.70  # the strategy's autoscaling target (ECSServiceAverageCPUUtilization 70 %)
 DEFAULT_P95_MS = 200.0
 DEFAULT_ERROR_RATE = 0.001
+MIN_REPLICA_COUNTS = 3  # fewer distinct replica counts give no replica answer from the USL
 # summary attribute, label, True when higher is worse
 COMPARE_METRICS = (
     ("achieved_rps", "achieved req/s", False),
@@ -130,8 +131,9 @@ def analyse(
         )
         for label in groups
     ]
-    warnings = [f"{s.run}/{s.phase}: INVALID — {r}" for s in summaries for r in s.invalid_reasons]
-    warnings += [f"{s.run}/{s.phase}: {w}" for s in summaries for w in s.warnings]
+    warnings = [f"{s.key}: UNSTABLE — {i.message}" for s in summaries for i in s.instabilities]
+    warnings += [f"{s.key}: INVALID — {r}" for s in summaries for r in s.invalid_reasons]
+    warnings += _phase_warnings(summaries)
     return Analysis(
         phases=phases,
         summaries=summaries,
@@ -144,6 +146,20 @@ def analyse(
         warnings=warnings,
         price=price,
     )
+
+
+def _phase_warnings(summaries: Sequence[PhaseSummary]) -> list[str]:
+    """Each phase's warnings; one that every phase of a run shares (the balancer fell back to a
+    shared socket, say) is said once for the run."""
+    out = []
+    for run in dict.fromkeys(s.run for s in summaries):
+        members = [s for s in summaries if s.run == run]
+        shared = set.intersection(*(set(s.warnings) for s in members))
+        if len(members) == 1:
+            shared = set()
+        out += [f"{run} (every phase): {w}" for w in members[0].warnings if w in shared]
+        out += [f"{s.key}: {w}" for s in members for w in s.warnings if w not in shared]
+    return out
 
 
 def _group(
@@ -163,6 +179,11 @@ def _group(
         if not s.valid:
             # An INVALID phase's throughput is the generator's limit, not the service's.
             left_out.append(f"{s.key} (INVALID: {'; '.join(s.invalid_reasons)})")
+            continue
+        if not s.stable:
+            # A phase that collapsed or stalled measured the stall, not the capacity.
+            reasons = "; ".join(i.message for i in s.instabilities)
+            left_out.append(f"{s.key} (UNSTABLE: {reasons})")
             continue
         # Capacity is goodput (successful req/s). A stepped run's is its knee (the highest step
         # inside the SLO), not its mean.
@@ -185,9 +206,10 @@ def plan_capacity(
     """Replicas for ``target_rate`` from the USL fit of ``points`` (replicas, successful req/s of
     the valid phases) and from the API CPU per successful request at the autoscaling target."""
     fit = fit_usl(points)
-    replicas_usl, note = _usl_replicas(fit, target_rate)
-    database_bound = any(s.database_bound for s in members)
-    valid = [s for s in members if s.valid]
+    scenario = members[0].scenario if members else "SCENARIO"
+    replicas_usl, note = _usl_replicas(fit, target_rate, scenario)
+    valid = [s for s in members if s.usable]
+    database_bound = any(s.database_bound for s in (valid or members))
     offered_bound = bool(valid) and all(
         s.target_rate and s.achieved_rps >= slo.RATE_TOLERANCE * s.target_rate for s in valid
     )
@@ -226,18 +248,21 @@ def plan_capacity(
     return plan
 
 
-def _usl_replicas(fit: USLFit | None, target_rate: float) -> tuple[int | None, str]:
+def _usl_replicas(fit: USLFit | None, target_rate: float, scenario: str) -> tuple[int | None, str]:
     """Replicas for the target by the fit, and the fit's note, or why there is no answer."""
     if fit is None:
         return None, "no usable throughput measurement"
     if not fit.converged:
         return None, fit.note  # a failed fit gives no answer, not a linear guess
-    replicas = fit.replicas_for(target_rate)
-    if fit.replica_counts == 1:
-        # One replica count says nothing about scaling: do not dress a guess up as an answer.
-        return None, "one replica count only: scaling cannot be estimated" + (
-            f" (perfectly linear scaling would need {replicas})" if replicas else ""
+    if fit.replica_counts < MIN_REPLICA_COUNTS:
+        # One or two replica counts cannot show where scaling bends: no answer from them alone.
+        counts = sorted({n for n, _ in fit.points})
+        return None, (
+            f"{len(counts)} replica count(s) measured ({', '.join(map(str, counts))}): too few to "
+            f"fit the scalability curve; run `capacity run {scenario} --replicas "
+            f"{','.join(map(str, suggest_replicas(counts)))}` to find out"
         )
+    replicas = fit.replicas_for(target_rate)
     if replicas is None:
         where = f"N≈{fit.peak_replicas:.1f}" if math.isfinite(fit.peak_replicas) else "as N grows"
         return None, (
@@ -245,6 +270,16 @@ def _usl_replicas(fit: USLFit | None, target_rate: float) -> tuple[int | None, s
             f"({where}), below the target {target_rate:.0f} req/s"
         )
     return replicas, fit.note
+
+
+def suggest_replicas(measured: Sequence[int]) -> list[int]:
+    """The measured replica counts plus the smallest others, up to three distinct counts."""
+    counts = set(measured)
+    n = 1
+    while len(counts) < MIN_REPLICA_COUNTS:
+        counts.add(n)
+        n += 1
+    return sorted(counts)
 
 
 def _api_ms_per_request(summaries: Sequence[PhaseSummary]) -> float:
@@ -262,8 +297,8 @@ def _api_ms_per_request(summaries: Sequence[PhaseSummary]) -> float:
 def find_knee(phase: PhaseData, summary: PhaseSummary) -> Knee | None:
     """The highest rate step inside the SLO before the first step outside it (stepped runs)."""
     stages = [s for s in summary.stages if s.requests]
-    if len(stages) < 2:
-        return None
+    if len(stages) < 2 or not summary.stable:
+        return None  # an unstable phase's steps measured a stall, not a knee
     limits = slo_thresholds(phase.scenario)
     p95_limit = limits.get("p95_ms", DEFAULT_P95_MS)
     error_limit = limits.get("error_rate", DEFAULT_ERROR_RATE)

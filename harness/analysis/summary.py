@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness.analysis.cpu import SERVICE_GROUPS, cpu_by_group
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
+from harness.analysis.stability import Instability, instabilities
 from harness.analysis.validity import evaluate_slo, phase_warnings, validity_reasons
 from harness.analysis.windows import started_in
 from harness.core.checks import Check, SloStatus, jsonable
@@ -80,12 +81,23 @@ class PhaseSummary:
     stages: list[StageSummary] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     invalid_reasons: list[str] = field(default_factory=list)
+    instabilities: list[Instability] = field(default_factory=list)
     slo_status: SloStatus = "n/a"
     slo_checks: list[Check] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
         return not self.invalid_reasons
+
+    @property
+    def stable(self) -> bool:
+        return not self.instabilities
+
+    @property
+    def usable(self) -> bool:
+        """Its throughput is the service's capacity: valid (the generator was not the limit) and
+        stable (nothing collapsed, stalled or died)."""
+        return self.valid and self.stable
 
     @property
     def key(self) -> str:
@@ -198,5 +210,6 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
     summary.invalid_reasons = validity_reasons(phase, summary, slo_invalid)
     if summary.invalid_reasons:
         summary.slo_status = "INVALID"
+    summary.instabilities = instabilities(phase)
     summary.warnings = phase_warnings(phase, summary, steady)
     return summary

@@ -18,12 +18,15 @@ SloStatus = Status | Literal["n/a"]  # n/a: no scenario to judge with
 Metric = Literal[
     "p50_ms", "p95_ms", "p99_ms", "error_rate", "min_rate",
     "achieved_rate", "generator_cpu", "samples", "successful_samples",
+    "throughput_floor", "longest_stall_s",
 ]  # fmt: skip
 SLO_METRICS: tuple[Metric, ...] = ("p50_ms", "p95_ms", "p99_ms", "error_rate", "min_rate")
 LOWER_BOUNDS: frozenset[Metric] = frozenset(
-    {"min_rate", "achieved_rate", "samples", "successful_samples"}
+    {"min_rate", "achieved_rate", "samples", "successful_samples", "throughput_floor"}
 )
-CheckKind = Literal["slo", "validity"]  # a failed SLO check is a FAIL, a failed validity INVALID
+# A failed slo or stability check is a FAIL (the service failed its users); a failed validity
+# check is INVALID (the run cannot judge the service). docs/architecture.md says why.
+CheckKind = Literal["slo", "validity", "stability"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,9 @@ class Check:
 
     @property
     def subject(self) -> str:
-        """``validity``, an endpoint, or ``aggregate`` (every request)."""
-        if self.kind == "validity":
-            return "validity"
+        """``validity``, ``stability``, an endpoint, or ``aggregate`` (every request)."""
+        if self.kind != "slo":
+            return self.kind
         return self.endpoint or "aggregate"
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from harness.core import stability
 from harness.core.checks import (
     SLO_METRICS,
     Check,
@@ -169,6 +170,22 @@ def _slo_checks(
     return checks
 
 
+def stability_checks(
+    records: SampleArray, windows: Sequence[tuple[float, float]], start: float
+) -> list[Check]:
+    """Did the service hold steady (``harness.core.stability``)? A collapse or a stall fails
+    the run: its users were not served, and its numbers are not a capacity."""
+    checks = []
+    floor = stability.floor_share(records, windows, start)
+    if math.isfinite(floor):
+        share = stability.COLLAPSE_SHARE
+        checks.append(Check("stability", "throughput_floor", share, floor, floor >= share))
+    longest = stability.longest_stall_s(records, windows, start)
+    limit = stability.STALL_S
+    checks.append(Check("stability", "longest_stall_s", limit, longest, longest < limit))
+    return checks
+
+
 @dataclass
 class _Validity:
     """Checks and plain-word reasons for "the generator, not the service, was the limit"."""
@@ -277,6 +294,7 @@ def evaluate(
     aggregate = _aggregate(steady, late_threshold_ms)
     per_endpoint = _per_endpoint(steady)
     checks = _slo_checks(scenario, aggregate, per_endpoint)
+    checks += stability_checks(samples.records, windows, start)
 
     # Validity: too few requests and nothing can be judged. Enough requests but too few
     # successes: the latency percentiles cannot be judged, but a failed check (say, the error

@@ -24,7 +24,7 @@ DEFAULT_MAX_REGRESSION = 10.0  # percent
 # The manifest statuses harness.analysis.validity counts as a completed phase ("?": none written).
 COMPLETED_STATUSES = frozenset({"complete", "?"})
 
-GateCheckKind = Literal["slo", "validity", "regression"]
+GateCheckKind = Literal["slo", "validity", "stability", "regression"]
 GateVerdict = Literal["PASS", "FAIL", "INVALID", "SKIP"]
 
 
@@ -70,6 +70,11 @@ def slo_checks(summary: PhaseSummary) -> list[GateCheck]:
     checks.extend(
         GateCheck(summary.phase, "validity", "run validity", "INVALID", message=reason)
         for reason in _unreported_reasons(summary, reported=reported)
+    )
+    # An unstable phase failed its users, and its numbers are not a capacity: say what happened.
+    checks.extend(
+        GateCheck(summary.phase, "stability", f"unstable ({i.kind})", "FAIL", message=i.message)
+        for i in summary.instabilities
     )
     if summary.slo_status == "n/a":
         checks.append(

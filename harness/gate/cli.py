@@ -114,12 +114,11 @@ def _write_outputs(args: argparse.Namespace, result: GateResult, text: str) -> N
 
 
 def _failure_line(result: GateResult) -> str:
-    """One stderr line: the status and the first five checks that caused it."""
-    reasons = [
-        f"{c.phase} {c.name}: {c.message or c.verdict}"
-        for c in result.checks
-        if c.verdict in ("FAIL", "INVALID")
-    ]
+    """One stderr line: the status and the first five checks that caused it, an unstable
+    phase's story first (it explains the failed numbers after it)."""
+    failed = [c for c in result.checks if c.verdict in ("FAIL", "INVALID")]
+    failed.sort(key=lambda c: c.kind != "stability")
+    reasons = [f"{c.phase} {c.name}: {c.message or c.verdict}" for c in failed]
     return f"capacity gate: {result.status} — " + "; ".join(reasons[:5])
 
 

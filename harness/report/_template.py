@@ -18,7 +18,7 @@ TEMPLATE = """<!DOCTYPE html>
   th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }
   th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
   .PASS { background: #dff0d8; } .FAIL { background: #f2dede; }
-  .INVALID { background: #fcf8e3; }
+  .INVALID { background: #fcf8e3; } .UNSTABLE { background: #f2dede; }
   .warnings li { margin: .2rem 0; } .answer { background: #f5f8ff; border-left: 4px solid #1f77b4;
   padding: .5rem 1rem; }
   img { max-width: 100%; height: auto; border: 1px solid #eee; margin: .5rem 0; }
@@ -32,6 +32,15 @@ Percentiles are exact (from every request's latency, successes only, steady wind
 
 <div class="answer">
 <h2 id="answer">Answer</h2>
+<p><strong>{{ headline }}</strong></p>
+<table>
+<thead><tr>{% for h in answer_table.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in answer_table.rows %}<tr>{% for cell in row %}<td{% if cell in ("PASS", "FAIL",
+"INVALID", "UNSTABLE") %} class="{{ cell }}"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}
+</tbody>
+</table>
 <ul>{% for line in answer %}<li>{{ line }}</li>{% endfor %}</ul>
 </div>
 
@@ -48,8 +57,8 @@ Percentiles are exact (from every request's latency, successes only, steady wind
 <table>
 <thead><tr>{% for h in table.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
-{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell in ("PASS", "FAIL", "INVALID")
-%} class="{{ cell }}"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
+{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell in ("PASS", "FAIL", "INVALID",
+"UNSTABLE") %} class="{{ cell }}"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}
 </tbody>
 </table>

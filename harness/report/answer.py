@@ -2,35 +2,122 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from harness.analysis.capacity import CPU_TARGET, Analysis, CapacityPlan, Knee
+from harness.analysis.capacity import (
+    CPU_TARGET,
+    MIN_REPLICA_COUNTS,
+    Analysis,
+    CapacityPlan,
+    Knee,
+)
 from harness.analysis.summary import PhaseSummary
 from harness.core import slo
-from harness.report.tables import fmt
+from harness.report.tables import Table, fmt
+
+HOST_SATURATED = 0.85  # share of the host's cores in use: the machine itself is the limit
+API_SATURATED = 85.0  # % of a core per replica
+
+
+def headline(a: Analysis) -> str:
+    """The answer in plain sentences: what the service held, whether it reaches the target, and
+    what limits it. Only phases whose numbers are a capacity (valid and stable) count."""
+    usable = [s for s in a.summaries if s.usable]
+    left_out = _left_out(a.summaries)
+    if not usable:
+        return f"No phase measured a capacity: {left_out}. The warnings below say why."
+    best = max(usable, key=lambda s: s.ok_rps)
+    errors = f" and {best.error_pct:.2f} % errors" if best.error_pct > 0 else ""
+    text = (
+        f"With {_topology(best)}, the service held {best.ok_rps:,.0f} successful req/s at p95 "
+        f"{best.p95_ms:,.0f} ms{errors}."
+    )
+    target = f"{a.target_rate:,.0f} req/s"
+    meets = [
+        s
+        for s in usable
+        if s.slo_status == "PASS" and s.ok_rps >= slo.RATE_TOLERANCE * a.target_rate
+    ]
+    if meets:
+        first = min(meets, key=lambda s: (s.replicas, s.cache))
+        text += f" It reaches {target} within its SLO with {_topology(first)}."
+    else:
+        text += f" It does not reach {target} within its SLO in this run: {limit(best)}."
+    if left_out:
+        text += f" Left out as not a capacity: {left_out}."
+    return text
+
+
+def _topology(s: PhaseSummary) -> str:
+    replicas = f"{s.replicas} replica{'s' if s.replicas != 1 else ''}"
+    return f"{replicas} and {'the cache' if s.cache else 'no cache'}"
+
+
+def _left_out(summaries: Sequence[PhaseSummary]) -> str:
+    parts = []
+    for s in summaries:
+        why = [w for w, bad in (("unstable", not s.stable), ("INVALID", not s.valid)) if bad]
+        if why:
+            parts.append(f"{s.phase} ({', '.join(why)})")
+    return ", ".join(parts)
+
+
+def limit(s: PhaseSummary) -> str:
+    """What held the phase's throughput down, from its CPU samples."""
+    if s.database_bound:
+        return f"the database is the limit ({s.cpu['db']:.0f} % of its one core)"
+    cores = s.host_cores or 0.0
+    used = sum(v for v in s.cpu.values() if math.isfinite(v))
+    if cores and used >= HOST_SATURATED * 100.0 * cores:
+        return (
+            f"the machine's {cores:g} cores are the limit ({used:.0f} % of {100 * cores:.0f} % "
+            "in use, load generator included)"
+        )
+    per_replica = s.cpu["api"] / max(s.replicas, 1)
+    if per_replica >= API_SATURATED:
+        return f"the API replicas are the limit ({per_replica:.0f} % of a core each)"
+    return "no component was saturated: offer more load (users or rate) to find the ceiling"
+
+
+def answer_table(a: Analysis) -> Table:
+    """One row per phase: what a reviewer checks before trusting the sentence above it."""
+    rows = [
+        [
+            s.phase if len(a.runs) == 1 else s.key,
+            str(s.replicas),
+            "on" if s.cache else "off",
+            fmt(s.ok_rps, 1),
+            fmt(s.p95_ms, 1),
+            fmt(s.error_pct, 2),
+            fmt(s.cpu_ms_per_request, 2),
+            s.slo_status,
+            "valid" if s.valid else "INVALID",
+            "stable" if s.stable else "UNSTABLE",
+        ]
+        for s in a.summaries
+    ]
+    return Table(ANSWER_HEADERS, rows)
+
+
+ANSWER_HEADERS = [
+    "phase", "replicas", "cache", "ok req/s", "p95 ms", "error %", "CPU ms/req", "SLO",
+    "validity", "stability",
+]  # fmt: skip
 
 
 def answer_lines(a: Analysis) -> list[str]:
+    """What follows the table: the replicas each group needs, and each knee."""
     return [
-        *(_phase_line(s) for s in a.summaries),
         *(_plan_line(a, p) for p in a.plans),
         *(knee_text(k, short=True) for k in a.knees),
     ]
 
 
-def _phase_line(s: PhaseSummary) -> str:
-    return (
-        f"{s.run}/{s.phase} ({s.replicas} replica(s), cache {'on' if s.cache else 'off'}): "
-        f"{fmt(s.achieved_rps, 0)} req/s at p95 {fmt(s.p95_ms, 1)} ms, errors "
-        f"{fmt(s.error_pct, 2)} %, {fmt(s.cpu_ms_per_request, 2)} ms of service CPU per "
-        f"request — SLO {s.slo_status}" + ("" if s.valid else " (run INVALID)")
-    )
-
-
 def _plan_line(a: Analysis, p: CapacityPlan) -> str:
     line = f"{p.group}: for {a.target_rate:.0f} successful req/s, {_usl_text(p)}; {_cpu_text(a, p)}"
     if p.excluded:
-        line += f" (left out of the fit as INVALID: {', '.join(_keys(p.excluded))})"
+        line += f" (left out of the fit: {', '.join(_keys(p.excluded))})"
     if a.price and p.monthly_cost_cpu70 is not None:
         line += f"; about {p.monthly_cost_cpu70:,.0f} {a.price.currency}/month at that size"
     return line + "."
@@ -38,8 +125,6 @@ def _plan_line(a: Analysis, p: CapacityPlan) -> str:
 
 def _usl_text(p: CapacityPlan) -> str:
     text = _usl_replicas(p)
-    if p.fit and p.replicas_usl and not p.fit.determined:
-        text += " (under-determined: two replica counts)"
     if p.database_bound:
         text += "; the database is the limit, so replicas alone will not get there"
     return text
@@ -52,8 +137,11 @@ def _usl_replicas(p: CapacityPlan) -> str:
         return "no USL fit"
     if not p.fit.converged:
         return "replicas unknown (the USL fit failed)"
-    if p.fit.replica_counts == 1:
-        return "replicas unknown (one replica count measured: scaling cannot be fitted)"
+    if p.fit.replica_counts < MIN_REPLICA_COUNTS:
+        return (
+            f"replicas unknown ({p.fit.replica_counts} replica count(s) measured: too few to fit "
+            "the scalability curve)"
+        )
     return "not reachable by the USL fit"
 
 
@@ -68,8 +156,8 @@ def _cpu_text(a: Analysis, p: CapacityPlan) -> str:
 
 
 def _keys(excluded: Sequence[str]) -> list[str]:
-    """``run/phase`` of each ``"run/phase (INVALID: why)"`` entry."""
-    return [e.split(" (", 1)[0] for e in excluded]
+    """``run/phase (INVALID)`` of each ``"run/phase (INVALID: why)"`` entry."""
+    return [e.split(":", 1)[0] + ")" for e in excluded]
 
 
 def knee_text(k: Knee, *, short: bool = False) -> str:

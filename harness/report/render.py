@@ -16,10 +16,11 @@ from pathlib import Path
 from harness._files import utc_now, write_atomic
 from harness.analysis.capacity import DEFAULT_TARGET_RATE, Analysis, analyse
 from harness.analysis.pricing import PriceTable
-from harness.report.answer import answer_lines
+from harness.report.answer import answer_lines, answer_table, headline
 from harness.report.images import build_images
 from harness.report.sections import Section, build_sections
 from harness.report.summary_json import summary_document
+from harness.report.tables import Table
 
 
 def render_markdown(a: Analysis, sections: Sequence[Section]) -> str:
@@ -29,6 +30,10 @@ def render_markdown(a: Analysis, sections: Sequence[Section]) -> str:
         f"Generated {utc_now()}.",
         "",
         "## Answer",
+        "",
+        headline(a),
+        "",
+        markdown_table(*_cells(answer_table(a))),
         "",
     ]
     out += [f"- {line}" for line in answer_lines(a)]
@@ -50,6 +55,10 @@ def _markdown_section(section: Section) -> list[str]:
     for image in section.images:
         out += [f"![{image.alt}]({image.name})", ""]
     return out
+
+
+def _cells(table: Table) -> tuple[list[str], list[list[str]]]:
+    return table.headers, table.rows
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -82,6 +91,8 @@ def render_html(a: Analysis, sections: Sequence[Section]) -> str:
         title=f"Capacity report: {', '.join(a.runs)}",
         generated=utc_now(),
         runs=a.runs,
+        headline=headline(a),
+        answer_table=vars(answer_table(a)),
         answer=answer_lines(a),
         warnings=a.warnings,
         sections=view,

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analysis.capacity import CPU_TARGET, Analysis, CapacityPlan
+from harness.analysis.capacity import CPU_TARGET, MIN_REPLICA_COUNTS, Analysis, CapacityPlan
 from harness.analysis.summary import PhaseSummary, StageSummary
 
 
@@ -48,6 +48,7 @@ _PHASE_HEADERS = (
     "CPU ms/req",
     "SLO",
     "validity",
+    "stability",
 )
 
 
@@ -73,6 +74,7 @@ def _phase_row(s: PhaseSummary) -> list[str]:
         fmt(s.cpu_ms_per_request, 2),
         s.slo_status,
         "valid" if s.valid else "INVALID",
+        "stable" if s.stable else "UNSTABLE",
     ]
 
 
@@ -183,8 +185,8 @@ def _usl_cell(p: CapacityPlan) -> str:
         return "—"
     if not p.fit.converged:
         return "unknown (the fit failed)"
-    if p.fit.replica_counts == 1:
-        return "unknown (one replica count)"
+    if p.fit.replica_counts < MIN_REPLICA_COUNTS:
+        return f"unknown ({p.fit.replica_counts} replica count(s))"
     return "not reachable"
 
 

@@ -52,6 +52,12 @@ class PhaseSpec:
     # started in the window, with the stall in its corrected latency.
     stall_s: float = 0.0
     cpu: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CPU))
+    # (start_s, length_s): the service stops answering (say, its db was SIGSTOPped). Requests sent
+    # then wait until it is over or time out after 10 s; the component's CPU drops to 0 and every
+    # other service component's to a tenth.
+    outage: tuple[float, float] | None = None
+    outage_component: str = "db"
+    died: str | None = None  # a component whose resource samples stop at ``outage`` start
     status: str = "complete"
     balancer: str = "nginx"
     seed: int = 0
@@ -118,6 +124,7 @@ def _requests(spec: PhaseSpec) -> np.ndarray:
     ok = rng.random(n) >= spec.error_rate
     if spec.error_endpoint is not None:
         ok |= endpoint != ENDPOINTS.index(spec.error_endpoint)
+    ok, latency = _outage(spec, sent, latency, ok)
     records = np.zeros(n, dtype=SAMPLE_DTYPE)
     records["ts"] = RUN_START + sent
     records["intended"] = RUN_START + t
@@ -125,8 +132,42 @@ def _requests(spec: PhaseSpec) -> np.ndarray:
     records["co_latency_ms"] = latency + (sent - t) * 1000.0
     records["endpoint"] = endpoint
     records["status"] = np.where(ok, 200, spec.error_status)
+    records["status"][latency >= TIMEOUT_MS] = 0
     records["ok"] = ok
     return records
+
+
+TIMEOUT_MS = 10_000.0
+
+
+def _outage(
+    spec: PhaseSpec, sent: np.ndarray, latency: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    if spec.outage is None:
+        return ok, latency
+    start, length = spec.outage
+    end = start + length
+    caught = (sent < end) & (sent + latency / 1000.0 > start)
+    waited = np.minimum((end - sent[caught]) * 1000.0 + latency[caught], TIMEOUT_MS)
+    latency = latency.copy()
+    latency[caught] = waited
+    ok = ok.copy()
+    ok[caught] &= waited < TIMEOUT_MS
+    return ok, latency
+
+
+def _cpu_at(spec: PhaseSpec, component: str, cpu: float, second: float) -> float | None:
+    """A component's CPU in one second of the phase (None: no sample, it died)."""
+    if spec.outage is None:
+        return cpu
+    start, length = spec.outage
+    if component == spec.died and second >= start:
+        return None
+    if not start <= second < start + length:
+        return cpu
+    if component == spec.outage_component:
+        return 0.0
+    return cpu if component.startswith("generator") else cpu / 10.0
 
 
 def write_phase(run_dir: Path, spec: PhaseSpec, scenario: str, scenario_file: Path | None) -> Path:
@@ -162,7 +203,9 @@ def write_phase(run_dir: Path, spec: PhaseSpec, scenario: str, scenario_file: Pa
         out.writerow(["ts", "component", "pid", "cpu_percent", "rss_bytes", "host_cores"])
         for second in range(int(spec.duration_s) + 1):
             for pid, (component, cpu) in enumerate(spec.cpu.items(), start=100):
-                out.writerow([RUN_START + second + 0.5, component, pid, cpu, 50 << 20, 2])
+                value = _cpu_at(spec, component, cpu, second + 0.5)
+                if value is not None:
+                    out.writerow([RUN_START + second + 0.5, component, pid, value, 50 << 20, 2])
     names = np.asarray(ENDPOINTS)[records["endpoint"]]
     with (phase / "locust_stats.csv").open("w", newline="") as fh:
         out = csv.writer(fh)

@@ -40,8 +40,8 @@ def test_one_replica_count_is_answered_as_unknown_scaling_with_the_cpu_sizing() 
     (line,) = answer_lines(analysis(plan(one_count_fit(), database_bound=True)))
 
     assert line == (
-        "run cache on: for 300 successful req/s, replicas unknown (one replica count measured: "
-        "scaling cannot be fitted); the database is the limit, so replicas alone will not get "
-        "there; 3 replica(s) to stay at 70% CPU (5.00 ms of API CPU per successful request, "
-        "1 core(s) per replica)."
+        "run cache on: for 300 successful req/s, replicas unknown (1 replica count(s) measured: "
+        "too few to fit the scalability curve); the database is the limit, so replicas alone "
+        "will not get there; 3 replica(s) to stay at 70% CPU (5.00 ms of API CPU per successful "
+        "request, 1 core(s) per replica)."
     )

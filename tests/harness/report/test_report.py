@@ -323,7 +323,7 @@ def test_invalid_phases_are_left_out_of_the_usl_fit_and_the_report_says_so(
     out = tmp_path / "out"
     write_report(analysis, out)
     text = (out / "report.md").read_text()
-    assert f"left out of the fit as INVALID: {run.name}/r8-cache-on" in text
+    assert f"left out of the fit: {run.name}/r8-cache-on (INVALID)" in text
     usl_doc = json.loads((out / "summary.json").read_text())["usl"][0]
     assert usl_doc["excluded"] == plan.excluded
     assert [pt[0] for pt in usl_doc["points"]] == [1, 2, 4]

@@ -32,7 +32,7 @@ def test_the_capacity_table_says_why_the_usl_gives_no_replica_count() -> None:
     table = capacity_table(analysis(plan(one_count_fit()), plan(None)))
 
     usl_column = table.headers.index("replicas for 300 ok req/s (USL)")
-    assert [row[usl_column] for row in table.rows] == ["unknown (one replica count)", "—"]
+    assert [row[usl_column] for row in table.rows] == ["unknown (1 replica count(s))", "—"]
 
 
 def test_the_capacity_table_has_cost_columns_only_with_a_price_table() -> None:

@@ -18,6 +18,7 @@ from harness.stack.resources import HEADER, ResourceSampler, docker_row
 from .conftest import wait_until
 
 BUSY = "while True: pass"
+HOGS = ("busy", "parent", "idle")
 # A parent that does nothing itself while its child burns a core (like an nginx master).
 PARENT = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BUSY!r}])"
 
@@ -60,11 +61,12 @@ def test_rows_hold_cpu_and_memory_of_each_component_and_their_children(
 
     table = rows(csv_path)
     assert csv_path.read_text().splitlines()[0] == ",".join(HEADER)
-    last = {r["component"]: r for r in table}  # the last row of each: past the first interval
-    assert float(last["busy"]["cpu_percent"]) > 20
-    assert float(last["parent"]["cpu_percent"]) > 20  # its busy child's CPU
-    assert float(last["idle"]["cpu_percent"]) < 10
-    assert int(last["busy"]["pid"]) == busy
+    # The busiest tick of each (a shared machine may starve one tick, not every one of them).
+    peak = {c: max(float(r["cpu_percent"]) for r in table if r["component"] == c) for c in HOGS}
+    assert peak["busy"] > 20
+    assert peak["parent"] > 20  # its busy child's CPU
+    assert peak["idle"] < 10
+    assert {int(r["pid"]) for r in table if r["component"] == "busy"} == {busy}
     assert all(int(r["rss_bytes"]) > 1_000_000 for r in table)
     assert {int(r["host_cores"]) for r in table} == {psutil.cpu_count(logical=True)}
     assert sorted(float(r["ts"]) for r in table) == [float(r["ts"]) for r in table]

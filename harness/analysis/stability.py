@@ -1,0 +1,159 @@
+"""Was the phase stable? Collapses and stalls (``harness.core.stability``), and who caused them.
+
+A phase is *unstable* when, inside its steady windows, throughput collapsed or stalled, a
+component died, or the service never settled. Each instability is said in one sentence with its
+time and, where the resource samples show one, the component: "db went idle at 15 s while 38
+requests waited; throughput fell from 560 to 5 req/s". An unstable phase's numbers are not a
+capacity: the analysis leaves it out of the USL fit, the knee and the replica sizing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.cpu import SERVICE_GROUPS
+from harness.analysis.windows import Window, started_in
+from harness.core import stability
+
+if TYPE_CHECKING:
+    from harness.analysis.load import PhaseData
+
+IDLE_SHARE = 0.25  # a component below a quarter of its own earlier CPU went idle
+BUSY_ENOUGH = 10.0  # % of a core: a component this idle before cannot "go idle"
+DIED_AFTER_S = 3.0  # no resource sample for this long before the phase ended: it died
+NOT_STEADY_SHARE = 0.25  # throughput moved this much between the window's halves
+
+InstabilityKind = Literal["collapse", "stall", "died", "not_steady"]
+
+
+@dataclass(frozen=True)
+class Instability:
+    kind: InstabilityKind
+    start_s: float | None  # from the run start
+    component: str | None  # the component that went idle or died, when one did
+    message: str
+
+
+def instabilities(phase: PhaseData) -> list[Instability]:
+    """Everything that makes the phase unstable, in time order."""
+    found = _episodes(phase) + _deaths(phase)
+    if not found:
+        found += _not_steady(phase)
+    return sorted(found, key=lambda i: (math.inf if i.start_s is None else i.start_s, i.kind))
+
+
+def _episodes(phase: PhaseData) -> list[Instability]:
+    if phase.samples is None or not phase.windows:
+        return []
+    windows = [(w.start_s, w.end_s) for w in phase.windows]
+    found = []
+    for episode in _merged(stability.episodes(phase.samples.records, windows, phase.run_start)):
+        idle = idle_component(phase.resources, episode.start_s, episode.end_s, windows)
+        who = f"{idle} went idle at" if idle else "at"
+        found.append(
+            Instability(
+                episode.kind,
+                episode.start_s,
+                idle,
+                f"{who} {episode.start_s:.0f} s while {episode.waiting} requests waited, "
+                f"{'no request succeeded for' if episode.kind == 'stall' else 'for'} "
+                f"{episode.duration_s:.0f} s; throughput fell from {episode.before_rps:.0f} to "
+                f"{episode.during_rps:.0f} successful req/s",
+            )
+        )
+    return found
+
+
+def _merged(episodes: list[stability.Episode]) -> list[stability.Episode]:
+    """A stall also shows as a collapse of its bins: one event, told as the stall."""
+    out: list[stability.Episode] = []
+    for episode in sorted(episodes, key=lambda e: (e.start_s, e.kind != "stall")):
+        if out and episode.start_s <= out[-1].end_s:
+            last = out[-1]
+            if episode.kind == "stall" and last.kind == "collapse":
+                out[-1] = episode
+            continue
+        out.append(episode)
+    return out
+
+
+def idle_component(
+    resources: pd.DataFrame, start_s: float, end_s: float, windows: list[tuple[float, float]]
+) -> str | None:
+    """The busiest service component (before ``start_s``, in the steady windows) whose CPU fell
+    below a quarter of that from ``start_s`` to ``end_s``; None when none did."""
+    if resources.empty:
+        return None
+    service = resources[resources["group"].isin(SERVICE_GROUPS)]
+    first = min((a for a, _ in windows), default=0.0)
+    before = service[(service["t"] >= first) & (service["t"] < start_s)]
+    during = service[(service["t"] >= start_s) & (service["t"] < end_s)]
+    if before.empty or during.empty:
+        return None
+    earlier = before.groupby("component")["cpu_percent"].median()
+    now = during.groupby("component")["cpu_percent"].mean()
+    idle = {
+        str(name): float(level)
+        for name, level in earlier.items()
+        if level >= BUSY_ENOUGH and float(now.get(name, 0.0)) < IDLE_SHARE * level
+    }
+    return max(idle, key=lambda name: idle[name]) if idle else None
+
+
+def _deaths(phase: PhaseData) -> list[Instability]:
+    """Components whose resource samples stop before the phase's last sample."""
+    res = phase.resources
+    if res.empty or not phase.windows:
+        return []
+    end = float(res["t"].max())
+    first = min(w.start_s for w in phase.windows)
+    last_seen = res.groupby("component")["t"].max()
+    return [
+        Instability("died", float(seen), str(name), f"{name} died at {float(seen):.0f} s")
+        for name, seen in last_seen.items()
+        if first <= float(seen) < end - DIED_AFTER_S
+    ]
+
+
+def _not_steady(phase: PhaseData) -> list[Instability]:
+    """The longest window's second half ran at a very different rate from its first."""
+    if not phase.windows:
+        return [Instability("not_steady", None, None, "the run never reached a steady window")]
+    w = max(phase.windows, key=lambda w: w.duration_s)
+    mid = (w.start_s + w.end_s) / 2
+    first = started_in(phase.requests, [Window(w.start_s, mid)])
+    second = started_in(phase.requests, [Window(mid, w.end_s)])
+    r1, r2 = int(first["ok"].sum()), int(second["ok"].sum())
+    if r1 < 50 or abs(r2 - r1) / r1 <= NOT_STEADY_SHARE:
+        return []
+    change = 100.0 * (r2 - r1) / r1
+    return [
+        Instability(
+            "not_steady",
+            float(mid),
+            None,
+            f"never reached a steady state: successful throughput moved {change:+.0f} % from "
+            f"the first to the second half of the steady window ({r1 / (mid - w.start_s):.0f} "
+            f"→ {r2 / (w.end_s - mid):.0f} req/s)",
+        )
+    ]
+
+
+def rss_growth(resources: pd.DataFrame, windows: list[Window]) -> dict[str, float]:
+    """Per component, RSS at the end of the steady windows minus at their start (bytes)."""
+    if resources.empty or not windows:
+        return {}
+    first, last = min(w.start_s for w in windows), max(w.end_s for w in windows)
+    inside = resources[(resources["t"] >= first) & (resources["t"] <= last)]
+    out = {}
+    for name, part in inside.groupby("component"):
+        part = part.sort_values("t")
+        head = part["rss_bytes"].iloc[: max(1, len(part) // 20)]
+        tail = part["rss_bytes"].iloc[-max(1, len(part) // 20) :]
+        out[str(name)] = float(np.median(tail) - np.median(head))
+    return out

@@ -1,0 +1,177 @@
+"""Did the service hold steady? Collapses and stalls, from the exact samples alone.
+
+Two signs that a phase's numbers are not a capacity, both judged inside the steady windows:
+
+- a *collapse*: a 5-second bin in which fewer than half as many requests succeeded as in the
+  window's median bin;
+- a *stall*: 10 seconds or more in which requests were in flight and not one of them succeeded.
+
+Only successful answers count as throughput: a request that timed out or failed did not serve
+anyone. Numpy only: Locust judges this at the end of a run, and the analysis again, from the same
+samples (``harness.core.slo`` turns the result into checks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.core.samples import SampleArray
+
+BIN_S = 5.0
+COLLAPSE_SHARE = 0.5  # a bin under half the window's median bin is a collapse
+STALL_S = 10.0  # in flight with no success for this long is a stall
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One stretch of a steady window where the service did not hold."""
+
+    kind: Literal["collapse", "stall"]
+    start_s: float  # from the run start
+    end_s: float
+    before_rps: float  # successful req/s of the window's median bin
+    during_rps: float  # successful req/s in the worst bin (collapse) or the stall itself
+    waiting: int  # requests in flight when it began
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def describe(self) -> str:
+        """One plain sentence: what happened, when, and how bad."""
+        what = (
+            f"no request succeeded for {self.duration_s:.0f} s"
+            if self.kind == "stall"
+            else f"throughput collapsed for {self.duration_s:.0f} s"
+        )
+        return (
+            f"{what} from {self.start_s:.0f} s while {self.waiting} requests waited: "
+            f"{self.before_rps:.0f} → {self.during_rps:.0f} successful req/s"
+        )
+
+
+def _completions(records: SampleArray, run_start: float) -> npt.NDArray[np.float64]:
+    """When each successful request finished, in seconds from the run start, sorted."""
+    ok = records["ok"] == 1
+    done = records["ts"][ok] - run_start + records["latency_ms"][ok] / 1000.0
+    return np.sort(done.astype(np.float64))
+
+
+def _bins(
+    done: npt.NDArray[np.float64], begin: float, end: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Edges and successful req/s of the whole 5-second bins of a window (a partial last bin
+    would read as a collapse)."""
+    bins = int((end - begin) // BIN_S)
+    edges = begin + BIN_S * np.arange(bins + 1, dtype=np.float64)
+    if bins < 1:
+        return edges, np.empty(0, dtype=np.float64)
+    return edges, np.histogram(done, bins=edges)[0].astype(np.float64) / BIN_S
+
+
+def _median_rate(done: npt.NDArray[np.float64], begin: float, end: float) -> float:
+    _edges, rates = _bins(done, begin, end)
+    return float(np.median(rates)) if rates.size else math.nan
+
+
+def floor_share(
+    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+) -> float:
+    """The worst 5-second bin as a share of its window's median bin (NaN with too few bins)."""
+    done = _completions(records, run_start)
+    shares = []
+    for begin, end in windows:
+        _edges, rates = _bins(done, begin, end)
+        median = float(np.median(rates)) if rates.size >= 2 else 0.0
+        if median > 0:
+            shares.append(float(rates.min()) / median)
+    return min(shares) if shares else math.nan
+
+
+def longest_stall_s(
+    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+) -> float:
+    """The longest time, inside a window, with requests in flight and none succeeding."""
+    return max((e.duration_s for e in stalls(records, windows, run_start)), default=0.0)
+
+
+def _in_flight(records: SampleArray, run_start: float, at: float) -> int:
+    start = records["ts"] - run_start
+    end = start + records["latency_ms"] / 1000.0
+    return int(((start <= at) & (end > at)).sum())
+
+
+def collapses(
+    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+) -> list[Episode]:
+    """5-second bins of a window under half its median bin; consecutive ones are one episode."""
+    done = _completions(records, run_start)
+    found: list[Episode] = []
+    for begin, end in windows:
+        edges, rates = _bins(done, begin, end)
+        if rates.size < 2:
+            continue
+        median = float(np.median(rates))
+        low = rates < COLLAPSE_SHARE * median
+        for first, last in _runs(low):
+            start, stop = float(edges[first]), float(edges[last + 1])
+            found.append(
+                Episode(
+                    "collapse",
+                    start,
+                    stop,
+                    median,
+                    float(rates[first : last + 1].min()),
+                    _in_flight(records, run_start, start),
+                )
+            )
+    return found
+
+
+def stalls(
+    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+) -> list[Episode]:
+    """Gaps of ``STALL_S`` or more between successes, inside a window, with requests waiting."""
+    done = _completions(records, run_start)
+    found: list[Episode] = []
+    for begin, end in windows:
+        inside = done[(done >= begin) & (done < end)]
+        marks = np.concatenate([[begin], inside, [end]])
+        gaps = np.diff(marks)
+        before = _median_rate(done, begin, end)
+        for i in np.flatnonzero(gaps >= STALL_S):
+            start, stop = float(marks[i]), float(marks[i + 1])
+            waiting = _in_flight(records, run_start, start + 1e-6)
+            if waiting == 0:
+                continue  # nothing was asked: an idle generator, not a stalled service
+            found.append(Episode("stall", start, stop, before, 0.0, waiting))
+    return found
+
+
+def episodes(
+    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+) -> list[Episode]:
+    """Every collapse and stall of the steady windows, in time order."""
+    found = collapses(records, windows, run_start) + stalls(records, windows, run_start)
+    return sorted(found, key=lambda e: (e.start_s, e.kind))
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """(first, last) indices of each run of True."""
+    runs: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, flag in enumerate(mask.tolist()):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(mask) - 1))
+    return runs
