@@ -9,11 +9,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from harness.cli import quiet_on_closed_pipe
 from harness.errors import HarnessError
 from harness.report.cli import add_report_arguments, run_report_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return quiet_on_closed_pipe(lambda: _analyze(argv))
+
+
+def _analyze(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="analyze.py",
         description="Analyse run directories into report.md, report.html, summary.json and plots.",

@@ -61,7 +61,7 @@ def _episodes(phase: PhaseData) -> list[Instability]:
                 episode.start_s,
                 idle,
                 f"{who} {episode.start_s:.0f} s while {episode.waiting} requests waited, "
-                f"{'no request succeeded for' if episode.kind == 'stall' else 'for'} "
+                f"{'no request was answered for' if episode.kind == 'stall' else 'for'} "
                 f"{episode.duration_s:.0f} s; throughput fell from {episode.before_rps:.0f} to "
                 f"{episode.during_rps:.0f} successful req/s",
             )

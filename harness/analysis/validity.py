@@ -11,7 +11,13 @@ from harness.analysis.cpu import generator_cpu
 from harness.analysis.load import LATENCY, latency_percentiles
 from harness.analysis.windows import Window, started_in
 from harness.core import slo
-from harness.core.checks import Check, SloStatus
+from harness.core.checks import (
+    RATE_LIMITER,
+    Check,
+    SloStatus,
+    mostly_rate_limited,
+    raising_the_rate_limit,
+)
 
 if TYPE_CHECKING:
     from harness.analysis.load import PhaseData
@@ -204,6 +210,10 @@ def _dominant_cause(phase: PhaseData, failed: pd.DataFrame, total: int) -> str:
     if lf is not None and len(lf):
         top = lf.sort_values("Occurrences", ascending=False).iloc[0]
         text += f" (Locust's most common failure: {top['Error']} on {top['Name']})"
+    statuses = failed["status"].value_counts()
+    if mostly_rate_limited({str(k): int(n) for k, n in statuses.items()}):
+        how = raising_the_rate_limit(phase.scenario.name if phase.scenario else None)
+        text += f" — {RATE_LIMITER}. {how}"
     return text
 
 

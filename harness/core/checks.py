@@ -7,6 +7,7 @@ Exit codes everywhere: 0 PASS, 1 FAIL, 3 INVALID (2 is bad input, decided by the
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -133,8 +134,38 @@ def format_table(verdict: Verdict) -> str:
         f"(service {agg.get('service_p95_ms', float('nan')):.3f} ms), "
         f"late starts {int(agg.get('late_starts', 0))}"
     )
+    statuses = verdict.measured.get("statuses", {})
+    if mostly_rate_limited(statuses):
+        lines.append(
+            f"rate limited: {statuses['429']} of {sum(statuses.values())} failures were 429 Too "
+            f"Many Requests: {RATE_LIMITER}."
+        )
+        lines.append(raising_the_rate_limit())
     lines.append(
         f"VERDICT: {verdict.status}"
         + (f" — {'; '.join(verdict.reasons)}" if verdict.reasons else "")
     )
     return "\n".join(lines)
+
+
+# Failures mostly 429 (more than this share): the verdict table and the report name the limiter.
+RATE_LIMITED_SHARE = 0.8
+RATE_LIMITER = "the service's rate limiter, not its capacity, refused these requests"
+
+
+def mostly_rate_limited(statuses: Mapping[str, int]) -> bool:
+    """Were the failures (counts by HTTP status, as ``measured["statuses"]``) mostly 429?"""
+    failures = sum(statuses.values())
+    return failures > 0 and statuses.get("429", 0) / failures > RATE_LIMITED_SHARE
+
+
+def raising_the_rate_limit(scenario: str | None = None) -> str:
+    """How to raise the limit, when the failures were mostly 429: the settings, and the
+    commands that apply them."""
+    return (
+        "To raise the limit, set RATE_LIMIT_MAX (requests per user) and RATE_LIMIT_AUTH_MAX "
+        "(logins and registrations per client IP), each per RATE_LIMIT_WINDOW minutes, in the "
+        f"scenario's [env], which `capacity run` and `capacity up --scenario {scenario or 'NAME'}` "
+        "apply to the API replicas, or start the stack with `capacity up --env "
+        "RATE_LIMIT_MAX=100000000 --env RATE_LIMIT_AUTH_MAX=100000000`."
+    )

@@ -2,9 +2,9 @@
 
 A scenario says which topologies to run (``[stack]``), how much data to seed (``[data]``), the
 load model and its stages (``[load]``), the request mix (``[mix]``), the service levels
-(``[slo]``) and API settings for the stack (``[env]``). Durations are written ``"30s"``,
-``"2m"``, ``"1h"`` (or a number of seconds). Every model forbids unknown keys, so a typo fails
-before any load with one line naming the file and the field.
+(``[slo]``), API settings for the stack (``[env]``) and faults to inject (``[[faults]]``).
+Durations are written ``"30s"``, ``"2m"``, ``"1h"`` (or a number of seconds). Every model
+forbids unknown keys, so a typo fails before any load with one line naming the file and the field.
 
 This module runs inside Locust (gevent): it imports neither locust nor pandas.
 """
@@ -33,6 +33,10 @@ from harness.core.workload import ENDPOINTS
 from harness.errors import BadInputError
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+
+# Load measures capacity, not the limiter: the per-user and per-client-IP limits are lifted unless
+# the scenario sets its own in [env] (Scenario.api_env).
+LOAD_ENV = {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000"}
 
 # --- durations -----------------------------------------------------------------------------------
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -198,6 +202,69 @@ class Slo(Thresholds):
     )
 
 
+FaultAction = Literal["stop", "kill", "restart"]
+_COMPONENT = re.compile(r"^(db|redis|nginx|api-[1-9][0-9]*)$")
+
+
+def _check_component(name: Any) -> Any:
+    if isinstance(name, str) and not _COMPONENT.match(name):
+        raise ValueError(f"{name!r} is not a component (db, redis, api-N, nginx)")
+    return name
+
+
+class Fault(_Model):
+    """One fault injected into the stack, ``at_s`` after the load starts.
+
+    ``stop`` freezes the component (SIGSTOP, ``docker pause``) for ``duration_s``: a stall, not a
+    crash. ``kill`` leaves it dead for the rest of the phase; ``restart`` stops it gracefully and
+    starts it again. ``replicas`` limits the fault to phases with those replica counts.
+    """
+
+    at_s: Duration = Field(alias="at")
+    action: FaultAction
+    component: Annotated[str, BeforeValidator(_check_component)]
+    duration_s: PositiveDuration | None = Field(default=None, alias="duration")
+    replicas: list[Annotated[int, Field(ge=1, le=64)]] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _duration_only_for_stop(self) -> Fault:
+        if self.action == "stop" and self.duration_s is None:
+            raise ValueError("duration: required when action = 'stop'")
+        if self.action != "stop" and self.duration_s is not None:
+            raise ValueError(f"duration: only for action = 'stop' (not {self.action!r})")
+        return self
+
+    @property
+    def end_s(self) -> float:
+        return self.at_s + (self.duration_s or 0.0)
+
+    def applies_to(self, replicas: int) -> bool:
+        return self.replicas is None or replicas in self.replicas
+
+
+def _check_faults(faults: list[Fault], load: Load, stack: Stack) -> None:
+    """Every fault happens inside the load, on a component its phases have."""
+    for i, fault in enumerate(faults):
+        if fault.at_s >= load.duration_s:
+            raise ValueError(
+                f"faults[{i}].at: {fault.at_s:g} s is not before the end of the load "
+                f"({load.duration_s:g} s)"
+            )
+        if fault.end_s > load.duration_s:
+            raise ValueError(
+                f"faults[{i}].duration: ends at {fault.end_s:g} s, after the load "
+                f"({load.duration_s:g} s)"
+            )
+        if fault.component.startswith("api-"):
+            replica = int(fault.component.removeprefix("api-"))
+            fewest = min(fault.replicas or stack.replicas)
+            if replica > fewest:
+                raise ValueError(
+                    f"faults[{i}].component: {fault.component} does not exist at {fewest} "
+                    "replica(s); limit the fault with replicas = [...]"
+                )
+
+
 Weight = Annotated[float, Field(ge=0)]
 
 
@@ -210,6 +277,7 @@ class Scenario(_Model):
     mix: dict[Annotated[str, BeforeValidator(_check_endpoint)], Weight] = Field(min_length=1)
     slo: Slo = Slo()
     env: dict[str, str] = Field(default_factory=dict)
+    faults: list[Fault] = Field(default_factory=list)
 
     @field_validator("mix")
     @classmethod
@@ -229,6 +297,20 @@ class Scenario(_Model):
                 for key, value in env.items()
             }
         return env
+
+    def api_env(self) -> dict[str, str]:
+        """The API settings every replica runs this scenario's load with: ``LOAD_ENV``, then the
+        scenario's ``[env]``. ``capacity run`` and ``capacity up --scenario`` both apply it."""
+        return {**LOAD_ENV, **self.env}
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> Scenario:
+        _check_faults(self.faults, self.load, self.stack)
+        return self
+
+    def faults_for(self, replicas: int) -> list[Fault]:
+        """The faults of a phase with ``replicas`` replicas, in time order."""
+        return sorted((f for f in self.faults if f.applies_to(replicas)), key=lambda f: f.at_s)
 
     @property
     def target_rate(self) -> float | None:

@@ -71,6 +71,14 @@ def latency_stats(records: SampleArray, column: str = "co_latency_ms") -> dict[s
     }
 
 
+def failure_statuses(records: SampleArray) -> dict[str, int]:
+    """Failed requests by HTTP status (``"0"``: no response), most common first. String keys,
+    as ``verdict.json`` writes them."""
+    statuses, counts = np.unique(records["status"][records["ok"] == 0], return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {str(int(statuses[i])): int(counts[i]) for i in order}
+
+
 def average_cpu(
     timeline: Sequence[Sequence[float]], windows: Sequence[tuple[float, float]], run_start: float
 ) -> float:
@@ -332,6 +340,7 @@ def evaluate(
         measured={
             "aggregate": aggregate,
             "endpoints": per_endpoint,
+            "statuses": failure_statuses(steady.records),
             "generator_cpu_percent": cpu,
             "windows": window_rates,
             "steady_seconds": steady.seconds,

@@ -4,11 +4,14 @@ Two signs that a phase's numbers are not a capacity, both judged inside the stea
 
 - a *collapse*: a 5-second bin in which fewer than half as many requests succeeded as in the
   window's median bin;
-- a *stall*: 10 seconds or more in which requests were in flight and not one of them succeeded.
+- a *stall*: 10 seconds or more in which requests were in flight and none got an answer.
 
 Only successful answers count as throughput: a request that timed out or failed did not serve
-anyone. Numpy only: Locust judges this at the end of a run, and the analysis again, from the same
-samples (``harness.core.slo`` turns the result into checks).
+anyone. A stall is about answers of any kind: a service that refuses fast (429s from its rate
+limiter, say) is failing, not stalled, and its error rate says so.
+
+Numpy only: Locust judges this at the end of a run, and the analysis again, from the same samples
+(``harness.core.slo`` turns the result into checks).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class Episode:
     def describe(self) -> str:
         """One plain sentence: what happened, when, and how bad."""
         what = (
-            f"no request succeeded for {self.duration_s:.0f} s"
+            f"no request was answered for {self.duration_s:.0f} s"
             if self.kind == "stall"
             else f"throughput collapsed for {self.duration_s:.0f} s"
         )
@@ -56,9 +59,12 @@ class Episode:
         )
 
 
-def _completions(records: SampleArray, run_start: float) -> npt.NDArray[np.float64]:
-    """When each successful request finished, in seconds from the run start, sorted."""
-    ok = records["ok"] == 1
+def _completions(
+    records: SampleArray, run_start: float, *, answered: bool = False
+) -> npt.NDArray[np.float64]:
+    """When each successful request (``answered``: each request that got any HTTP answer, not a
+    time-out or a refused connection) finished, in seconds from the run start, sorted."""
+    ok = records["status"] != 0 if answered else records["ok"] == 1
     done = records["ts"][ok] - run_start + records["latency_ms"][ok] / 1000.0
     return np.sort(done.astype(np.float64))
 
@@ -97,7 +103,7 @@ def floor_share(
 def longest_stall_s(
     records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
 ) -> float:
-    """The longest time, inside a window, with requests in flight and none succeeding."""
+    """The longest time, inside a window, with requests in flight and none answered."""
     return max((e.duration_s for e in stalls(records, windows, run_start)), default=0.0)
 
 
@@ -137,11 +143,12 @@ def collapses(
 def stalls(
     records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
 ) -> list[Episode]:
-    """Gaps of ``STALL_S`` or more between successes, inside a window, with requests waiting."""
+    """Gaps of ``STALL_S`` or more between answers, inside a window, with requests waiting."""
     done = _completions(records, run_start)
+    answers = _completions(records, run_start, answered=True)
     found: list[Episode] = []
     for begin, end in windows:
-        inside = done[(done >= begin) & (done < end)]
+        inside = answers[(answers >= begin) & (answers < end)]
         marks = np.concatenate([[begin], inside, [end]])
         gaps = np.diff(marks)
         before = _median_rate(done, begin, end)

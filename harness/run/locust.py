@@ -2,8 +2,12 @@
 
 Locust runs as a subprocess: it monkey-patches the standard library with gevent, and the stack
 code must never share a process with it. While it runs, its worker processes (``--processes K``)
-join the resource sampler as ``generator-N``, and the last row of its stats history feeds a live
-bar (a plain line every 10 s when the console is not a terminal).
+join the resource sampler as ``generator-N``, and the rows of its stats history feed a live bar
+(a plain line every 10 s when the console is not a terminal) and the stability watch
+(:mod:`harness.run.watch`), which says at once when the phase stops holding steady. The phase's
+faults (:mod:`harness.run.faults`) happen on schedule from the same loop, timed from the load
+start: the moment Locust's test starts and its first samples file appears, the ``run_start`` the
+analysis measures from (the process starts a few seconds earlier, importing).
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ from rich.progress import (
 )
 
 from harness.errors import BadInputError, HarnessError
+from harness.run.faults import FaultSchedule
+from harness.run.watch import StabilityWatch
 from harness.stack.processes import ManagedProcess, log_tail
 from harness.stack.resources import ResourceSampler
 
 LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
 DEADLINE_GRACE_S = 120.0  # past the scenario's duration, a phase's Locust is stuck
 PLAIN_LINE_EVERY_S = 10.0
+START_POLL_S = 0.1  # how often to look for the load start: faults are timed from it
 EXIT_BAD_INPUT = 2  # Locust refused the scenario or its options (loadtests/_options.py)
 
 
@@ -50,6 +57,7 @@ class LocustJob:
     processes: int
     seed_users: int
     duration_s: float
+    windows: tuple[tuple[float, float], ...] = ()  # steady windows: where the watch judges
 
     @property
     def log_path(self) -> Path:
@@ -80,26 +88,49 @@ def locust_argv(job: LocustJob) -> list[str]:
     ]  # fmt: skip
 
 
-def run_locust(job: LocustJob, sampler: ResourceSampler, console: Console) -> int:
+def run_locust(
+    job: LocustJob,
+    sampler: ResourceSampler,
+    console: Console,
+    faults: FaultSchedule | None = None,
+) -> int:
     """Run Locust to its end and return its exit code (0 PASS, 1 FAIL, 3 INVALID).
 
     Raises :class:`BadInputError` when Locust refuses the run (exit code 2), and
     :class:`HarnessError` when it runs past its deadline. On Ctrl-C, Locust is asked to stop
-    and write its results before the interrupt goes on.
+    and write its results before the interrupt goes on. Whatever ends the phase, every component
+    a fault paused is resumed first.
     """
     locust = ManagedProcess("locust", locust_argv(job), log_path=job.log_path, cwd=LOADTESTS.parent)
     popen = locust.start().popen
     assert popen is not None  # start() either started it or raised
     sampler.add("generator", popen.pid)
-    workers = WorkerTracker(popen.pid, sampler.add)
+    schedule = faults if faults is not None else FaultSchedule([], _NoControls(), say(console))
     with phase_progress(console, job.name, job.duration_s) as progress:
+        live = LiveLoop(
+            console,
+            sampler,
+            WorkerTracker(popen.pid, sampler.add),
+            progress,
+            schedule,
+            StabilityWatch(job.name, job.windows),
+            LoadClock(job.directory / "samples"),
+            HistoryTail(job.history_csv),
+        )
         try:
-            _watch(locust, popen, job, workers, progress)
+            try:
+                _watch(locust, popen, job, live)
+            finally:
+                schedule.close(live.clock.elapsed())
         except KeyboardInterrupt:
             console.print(f"{job.name}: interrupted — stopping Locust, keeping results")
             _stop_gently(locust, popen)
             raise
-        progress.finish(read_live_stats(job.history_csv))
+        except Exception:
+            locust.stop()  # the phase failed: no Locust is left behind to load the next one
+            raise
+        live.tick(rows_now=True)  # the rows Locust wrote as it finished
+        progress.finish(live.stats)
     if popen.returncode == EXIT_BAD_INPUT:
         raise BadInputError(
             f"locust refused the run ({job.scenario_path}): "
@@ -109,11 +140,7 @@ def run_locust(job: LocustJob, sampler: ResourceSampler, console: Console) -> in
 
 
 def _watch(
-    locust: ManagedProcess,
-    popen: subprocess.Popen[bytes],
-    job: LocustJob,
-    workers: WorkerTracker,
-    progress: PhaseProgress,
+    locust: ManagedProcess, popen: subprocess.Popen[bytes], job: LocustJob, live: LiveLoop
 ) -> None:
     deadline = time.monotonic() + job.duration_s + DEADLINE_GRACE_S
     while locust.running():
@@ -123,10 +150,9 @@ def _watch(
                 f"locust: phase {job.name} ran past its deadline "
                 f"({job.duration_s:.0f} s + {DEADLINE_GRACE_S:.0f} s); log: {job.log_path}"
             )
-        workers.track()
-        progress.update(read_live_stats(job.history_csv))
+        live.tick()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(1.0)
+            popen.wait(live.wait_s())
 
 
 def _stop_gently(locust: ManagedProcess, popen: subprocess.Popen[bytes]) -> None:
@@ -153,39 +179,143 @@ class WorkerTracker:
                     self.sample(f"generator-{len(self.known)}", child.pid)
 
 
-# --- progress ---------------------------------------------------------------------------------
+# --- while it runs -----------------------------------------------------------------------------
+@dataclass
+class LiveLoop:
+    """One turn of the phase's loop: faults that are due, then, once a second, Locust's new stats
+    rows for the bar and the stability watch."""
+
+    console: Console
+    sampler: ResourceSampler
+    workers: WorkerTracker
+    progress: PhaseProgress
+    faults: FaultSchedule
+    watch: StabilityWatch
+    clock: LoadClock
+    tail: HistoryTail
+    stats: LiveStats | None = None
+    next_second: float = field(default_factory=time.monotonic)
+
+    def tick(self, rows_now: bool = False) -> None:
+        if (t := self.clock.elapsed()) is not None:
+            self.faults.poll(t)
+        if time.monotonic() < self.next_second and not rows_now:
+            return
+        self.next_second = time.monotonic() + 1.0
+        self.workers.track()
+        for row in self.tail.read():
+            self.stats = row
+            if self.clock.started is None:
+                continue
+            line = self.watch.observe(
+                row.ts - self.clock.started, row.requests - row.failures, self.sampler.latest()
+            )
+            if line:
+                say(self.console)(line)
+        self.progress.update(self.stats)
+
+    def wait_s(self) -> float:
+        """Until the next stats row is due, or sooner when a fault or the load start is."""
+        waits = [self.next_second - time.monotonic()]
+        t = self.clock.elapsed()
+        if t is None:
+            waits.append(START_POLL_S)
+        elif (due := self.faults.next_due_s(t)) is not None:
+            waits.append(due)
+        return max(0.01, min(waits))
+
+
+@dataclass
+class LoadClock:
+    """Seconds since the load started: Locust's ``test_start`` opens the first samples file."""
+
+    samples_dir: Path
+    started: float | None = None  # unix time, like the stats history's timestamps
+
+    def elapsed(self) -> float | None:
+        if self.started is None and any(self.samples_dir.glob("samples-*.bin")):
+            self.started = time.time()
+        return None if self.started is None else time.time() - self.started
+
+
+def say(console: Console) -> Callable[[str], None]:
+    """Print one whole line above the bar (a terminal) or as it is (a CI log): never wrapped."""
+    return lambda line: console.print(line, soft_wrap=True, highlight=False)
+
+
+class _NoControls:
+    """A phase without faults touches no component."""
+
+    def kill(self, name: str) -> None: ...
+    def restart(self, name: str) -> None: ...
+    def pause(self, name: str) -> None: ...
+    def resume(self, name: str) -> None: ...
+
+
+# --- Locust's stats history --------------------------------------------------------------------
 @dataclass(frozen=True)
 class LiveStats:
     rate: float = 0.0
     p95: float | None = None
     requests: int = 0
     failures: int = 0
+    ts: float = 0.0  # unix s, whole seconds (Locust's)
+
+
+@dataclass
+class HistoryTail:
+    """The 'Aggregated' rows Locust appended to its stats history since the last read.
+
+    Locust flushes the file every few seconds, mid-line at times: only whole lines are read.
+    """
+
+    path: Path
+    offset: int = 0
+    header: list[str] | None = None
+
+    def read(self) -> list[LiveStats]:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return []
+        whole = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(whole)
+        lines = whole.decode("utf-8", "replace").splitlines()
+        if self.header is None and lines:
+            self.header = next(csv.reader(lines[:1]))
+            lines = lines[1:]
+        if self.header is None:
+            return []
+        rows = csv.DictReader(lines, fieldnames=self.header)
+        return [_live_stats(row) for row in rows if row.get("Name") == "Aggregated"]
 
 
 def read_live_stats(history_csv: Path) -> LiveStats | None:
-    """The last 'Aggregated' row of Locust's stats history (for the progress bar only)."""
-    try:
-        with history_csv.open(newline="") as fh:
-            rows = [row for row in csv.DictReader(fh) if row.get("Name") == "Aggregated"]
-    except (OSError, csv.Error):
-        return None
-    if not rows:
-        return None
-    last = rows[-1]
+    """The last 'Aggregated' row of Locust's stats history."""
+    rows = HistoryTail(history_csv).read()
+    return rows[-1] if rows else None
 
+
+def _live_stats(row: dict[str, str]) -> LiveStats:
     def number(key: str) -> float:
         try:
-            return float(last.get(key) or 0)
+            return float(row.get(key) or 0)
         except ValueError:
             return 0.0
 
-    p95 = last.get("95%")
+    p95 = row.get("95%")
     return LiveStats(
         rate=number("Requests/s"),
         p95=float(p95) if p95 not in (None, "", "N/A") else None,
         requests=int(number("Total Request Count")),
         failures=int(number("Total Failure Count")),
+        ts=number("Timestamp"),
     )
+
+
+# --- progress ---------------------------------------------------------------------------------
 
 
 def describe(live: LiveStats | None) -> str:

@@ -21,6 +21,7 @@ import psutil
 
 from harness._files import utc_now, write_json
 from harness.core.topology import Backend, Balancer
+from harness.run.faults import FaultRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_SCHEMA = 1
@@ -80,6 +81,7 @@ class Manifest:
     data: SeedInfo | None = None  # known once the database is seeded
     locust_exit_code: int | None = None  # written once the phase has finished
     error: str = ""
+    faults: list[FaultRecord] | None = None  # the scenario's [[faults]] here, as they happened
 
     def finish(self, status: PhaseOutcome, locust_exit_code: int | None, error: str) -> None:
         self.finished = utc_now()
@@ -111,6 +113,8 @@ class Manifest:
             out["locust_exit_code"] = self.locust_exit_code
         if self.error:
             out["error"] = self.error
+        if self.faults is not None:
+            out["faults"] = [fault.to_dict() for fault in self.faults]
         return out
 
     def write(self, directory: Path) -> None:

@@ -20,8 +20,9 @@ from rich.console import Console
 
 from harness.core.scenario import Scenario
 from harness.core.topology import Backend, Balancer
-from harness.errors import HarnessError
-from harness.run.locust import LocustJob, run_locust
+from harness.errors import BadInputError, HarnessError
+from harness.run.faults import FaultSchedule
+from harness.run.locust import LocustJob, run_locust, say
 from harness.run.manifest import (
     LoadInfo,
     Manifest,
@@ -35,10 +36,6 @@ from harness.run.manifest import (
 )
 from harness.run.seed import seed
 from harness.stack import Stack, StackConfig, open_stack
-
-# Load runs measure capacity, not the limiter: lift per-user and per-IP limits unless the
-# scenario sets its own in [env].
-LOAD_ENV = {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000"}
 
 
 @dataclass(frozen=True)
@@ -189,9 +186,23 @@ class Runner:
             manifest.components = [c.name for c in stack.components()]
             manifest.write(result.directory)
             manifest.data = self._seed(phase, stack)
+            faults = self._faults(phase, stack, set(manifest.components))
+            if self.scenario.faults:
+                manifest.faults = faults.records  # the same list: the last write has what happened
             with stack.resource_sampler(result.directory / "resources.csv") as sampler:
                 job = self._locust_job(phase, result.directory, stack.url)
-                result.exit_code = run_locust(job, sampler, self.console)
+                result.exit_code = run_locust(job, sampler, self.console, faults)
+
+    def _faults(self, phase: Phase, stack: Stack, names: set[str]) -> FaultSchedule:
+        """The phase's faults; one naming a component this stack does not have is bad input."""
+        faults = self.scenario.faults_for(phase.replicas)
+        for fault in faults:
+            if fault.component not in names:
+                raise BadInputError(
+                    f"{self.scenario_path}: faults: {phase.name} has no {fault.component} "
+                    f"(its components: {', '.join(sorted(names))})"
+                )
+        return FaultSchedule(faults, stack, say(self.console), phase.name)
 
     def _stack_config(self, phase: Phase, directory: Path) -> StackConfig:
         return StackConfig(
@@ -200,7 +211,7 @@ class Runner:
             lb=self.lb,
             backend=self.backend,
             work_dir=directory / "stack",
-            env={**LOAD_ENV, **{k: str(v) for k, v in self.scenario.env.items()}},
+            env=self.scenario.api_env(),
         )
 
     def _seed(self, phase: Phase, stack: Stack) -> SeedInfo:
@@ -223,4 +234,5 @@ class Runner:
             processes=self.processes,
             seed_users=self.scenario.data.users,
             duration_s=self.scenario.load.duration_s,
+            windows=tuple(self.scenario.steady_windows()),
         )

@@ -49,11 +49,18 @@ def register(sub: Any) -> None:
     up.add_argument("--port", type=int, help="port of the stack's URL (default: a free one)")
     up.add_argument("--backend", choices=("local", "compose"), default="local")
     up.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help="give every replica the API settings `capacity run NAME` gives them: the rate "
+        "limits lifted, then the scenario's [env] (a name in scenarios/ or a path)",
+    )
+    up.add_argument(
         "--env",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="API setting for every replica (repeatable), e.g. RATE_LIMIT_MAX=1000000",
+        help="API setting for every replica (repeatable; wins over --scenario), "
+        "e.g. RATE_LIMIT_MAX=1000000",
     )
     up.add_argument(
         "--lb-rate-limit",
@@ -98,22 +105,10 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     state_dir = args.state_dir.resolve()
     state = StateFile(state_dir)
-    _refuse_second_stack(state)
     work_dir = state_dir / "work"
+    config = stack_config(args, work_dir)
+    _refuse_second_stack(state)
     shutil.rmtree(work_dir, ignore_errors=True)  # a fresh stack: empty database, new logs
-    config = StackConfig(
-        replicas=args.replicas,
-        cache=args.cache,
-        lb=args.lb,
-        mongodb_uri=args.mongodb_uri,
-        redis_url=args.redis_url,
-        port=args.port,
-        backend=args.backend,
-        work_dir=work_dir,
-        env=_parse_env(args.env),
-        lb_rate_limit=args.lb_rate_limit,
-        app=args.app,
-    )
     state_dir.mkdir(parents=True, exist_ok=True)
     config_file = state_dir / "config.json"
     config_file.write_text(json.dumps(config.to_json(), indent=2) + "\n")
@@ -127,9 +122,44 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise
     print(f"stack up in {time.monotonic() - began:.1f} s: {data['url']}")
     print(f"balancer: {_balancer_line(data, config)}")
+    if args.scenario:
+        print(f"API settings of scenario {args.scenario}: {_env_line(config.env, args.env)}")
     _print_table(data, [ComponentStatus.from_json(c) for c in data["components"]])
     print(f"state: {state.path}   stop with: capacity down")
     return 0
+
+
+def stack_config(args: argparse.Namespace, work_dir: Path) -> StackConfig:
+    """The stack ``capacity up`` starts; with ``--scenario``, its replicas get the env
+    ``capacity run`` gives them (:meth:`Scenario.api_env`), and an explicit ``--env`` wins."""
+    env: dict[str, str] = {}
+    if args.scenario:
+        from harness.core.scenario import load_scenario  # pydantic: only when asked for
+
+        env = load_scenario(args.scenario).api_env()
+    return StackConfig(
+        replicas=args.replicas,
+        cache=args.cache,
+        lb=args.lb,
+        mongodb_uri=args.mongodb_uri,
+        redis_url=args.redis_url,
+        port=args.port,
+        backend=args.backend,
+        work_dir=work_dir,
+        env={**env, **_parse_env(args.env)},
+        lb_rate_limit=args.lb_rate_limit,
+        app=args.app,
+    )
+
+
+def _env_line(env: dict[str, str], explicit: Sequence[str]) -> str:
+    """``KEY=VALUE`` for the settings from the scenario; only the names of the ``--env`` ones,
+    whose values may be secrets."""
+    given = _parse_env(explicit)
+    shown = [f"{key}={value}" for key, value in env.items() if key not in given]
+    if given:
+        shown.append(f"(and from --env: {', '.join(given)})")
+    return " ".join(shown)
 
 
 def _refuse_second_stack(state: StateFile) -> None:

@@ -117,6 +117,13 @@ class ComposeStack:
         self._docker("restart", self._container(name))
         self._wait_healthy()
 
+    def pause(self, name: str) -> None:
+        """Freeze one container (``docker pause``: the cgroup freezer, like SIGSTOP)."""
+        self._docker("pause", self._container(name))
+
+    def resume(self, name: str) -> None:
+        self._docker("unpause", self._container(name))
+
     def _wait_healthy(self) -> None:
         """Let compose wait until every service, the restarted one included, is healthy."""
         self._compose(

@@ -26,6 +26,7 @@ from harness.stack.processes import (
     free_port,
     start_redis,
     start_secantusd,
+    stop_group,
 )
 from harness.stack.resources import ResourceSampler
 
@@ -77,6 +78,7 @@ class LocalStack:
         self._ports: dict[str, int] = {}
         self._shared: socket.socket | None = None
         self._offsets: dict[str, int] = {}  # log size at each start: where "started" is looked for
+        self._paused: set[str] = set()
 
     # -- the whole stack ------------------------------------------------------------------------
 
@@ -114,6 +116,8 @@ class LocalStack:
 
     def down(self) -> None:
         """Stop everything, balancer first and database last; safe to call twice."""
+        for name in sorted(self._paused):  # a stopped process would not hear SIGTERM
+            self.resume(name)
         order = sorted(self._procs, key=_stop_rank)
         for name in order:  # signal every replica at once, then wait for each
             popen = self._procs[name].popen
@@ -162,6 +166,22 @@ class LocalStack:
         """Stop gracefully, then :meth:`start`."""
         self._proc(name).stop()
         self.start(name)
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP one component's process group: a stall, not a crash; :meth:`resume` ends it."""
+        proc = self._proc(name)
+        if proc.popen is None or not proc.running():
+            raise ComponentError(name, "not running, so it cannot be stopped")
+        stop_group(proc.popen.pid)
+        self._paused.add(name)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT what :meth:`pause` stopped; a component that is gone is left alone."""
+        popen = self._proc(name).popen
+        self._paused.discard(name)
+        if popen is not None and popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGCONT)
 
     # -- starting -------------------------------------------------------------------------------
 

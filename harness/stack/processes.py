@@ -194,6 +194,26 @@ def _exited(pid: int, timeout: float) -> bool:
         time.sleep(0.02)
 
 
+def stop_group(pgid: int, timeout: float = 2.0) -> None:
+    """SIGSTOP a process group and return once every member is stopped (signals arrive
+    asynchronously: a caller that goes on at once could still be answered by it)."""
+    os.killpg(pgid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(status == psutil.STATUS_STOPPED for status in _group_states(pgid)):
+            return
+        time.sleep(0.01)
+
+
+def _group_states(pgid: int) -> list[str]:
+    states: list[str] = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if os.getpgid(proc.pid) == pgid:
+                states.append(proc.status())
+    return states
+
+
 def _kill_group_members(pgid: int) -> None:
     """SIGKILL what is left of a group whose leader was already reaped.
 

@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol, Self
 import psutil
 
 HEADER = ("ts", "component", "pid", "cpu_percent", "rss_bytes", "host_cores")
+Row = tuple[float, str, int, float, int, int]  # one line of resources.csv, as HEADER says
 
 
 class ResourceSampler:
@@ -49,6 +50,8 @@ class ResourceSampler:
         self._containers: dict[str, str] = {}
         self._docker = docker_client
         self._last: dict[str, tuple[int, int]] = {}
+        self._latest: dict[str, float] = {}  # the last tick's CPU, for the live watch
+        self._latest_lock = threading.Lock()  # not _lock: a slow tick must not block a reader
         for name, pid in pids.items():
             self.add(name, pid)
         for name, container in (containers or {}).items():
@@ -119,9 +122,17 @@ class ResourceSampler:
                 if self._writer is not None and self._file is not None:
                     self._writer.writerows(rows)
                     self._file.flush()
+            latest = {row[1]: row[3] for row in rows}
+            with self._latest_lock:
+                self._latest = latest
 
-    def _sample_processes(self, ts: float) -> list[tuple[object, ...]]:
-        rows: list[tuple[object, ...]] = []
+    def latest(self) -> dict[str, float]:
+        """``{component: cpu_percent}`` of the last tick (a component not running has none)."""
+        with self._latest_lock:
+            return dict(self._latest)
+
+    def _sample_processes(self, ts: float) -> list[Row]:
+        rows: list[Row] = []
         for name, proc in list(self._procs.items()):
             try:
                 cpu = proc.cpu_percent(None)
@@ -143,8 +154,8 @@ class ResourceSampler:
             rows.append((ts, name, proc.pid, round(cpu, 1), rss, self.host_cores))
         return rows
 
-    def _sample_containers(self, ts: float) -> list[tuple[object, ...]]:
-        rows: list[tuple[object, ...]] = []
+    def _sample_containers(self, ts: float) -> list[Row]:
+        rows: list[Row] = []
         if self._docker is None:
             return rows
         for name, ident in self._containers.items():
@@ -171,7 +182,7 @@ def docker_row(
     stats: Mapping[str, Any],
     last: dict[str, tuple[int, int]],
     host_cores: int,
-) -> tuple[object, ...] | None:
+) -> Row | None:
     """One CSV row from a container's ``stats``, or None for its first (baseline) sample.
 
     ``pid`` is the container's main process as the host sees it. CPU is the change of the

@@ -37,6 +37,7 @@ def records(
     *,
     actual: Sequence[float] | None = None,
     ok: Sequence[int] | None = None,
+    status: int = 500,  # of the failures
     endpoint: str = "GET /api/tasks",
     worker: int = 0,
 ) -> SampleArray:
@@ -49,7 +50,7 @@ def records(
     out["endpoint"] = ENDPOINTS.index(endpoint)
     out["status"] = 200
     out["ok"] = 1 if ok is None else np.asarray(ok)
-    out["status"][out["ok"] == 0] = 500
+    out["status"][out["ok"] == 0] = status
     out["worker"] = worker
     return out
 

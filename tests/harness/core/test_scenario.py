@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.scenario import load_scenario, parse_duration, shipped_scenarios
+from harness.core.scenario import LOAD_ENV, load_scenario, parse_duration, shipped_scenarios
 from harness.core.workload import ENDPOINTS, load_user_email
 from harness.errors import BadInputError
 
@@ -193,3 +193,78 @@ def test_env_values_become_strings(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "[env]\nRATE_LIMIT_MAX = 1000\nCACHE_ENABLED = false\n")
 
     assert load_scenario(path).env == {"RATE_LIMIT_MAX": "1000", "CACHE_ENABLED": "false"}
+
+
+def test_a_load_lifts_the_rate_limits_unless_the_scenario_sets_its_own(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + '[env]\nRATE_LIMIT_MAX = 50\nLOG_LEVEL = "WARNING"\n')
+
+    assert load_scenario(path).api_env() == {
+        **LOAD_ENV,
+        "RATE_LIMIT_MAX": "50",
+        "LOG_LEVEL": "WARNING",
+    }
+    assert load_scenario(write(tmp_path, MINIMAL, "bare.toml")).api_env() == LOAD_ENV
+    assert LOAD_ENV == {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000"}
+
+
+# --- [[faults]] ----------------------------------------------------------------------------------
+WITH_FAULT = (
+    MINIMAL.replace('duration = "10s"', 'duration = "60s"')
+    + "[stack]\nreplicas = [1, 2, 3]\n"
+    + '[[faults]]\nat = "25s"\naction = "stop"\ncomponent = "db"\nduration = "15s"\n{more}'
+)
+
+
+def test_a_fault_is_data_applied_only_at_the_replica_counts_it_names(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, WITH_FAULT.format(more="replicas = [2]\n")))
+
+    (fault,) = scenario.faults
+    assert (fault.at_s, fault.action, fault.component, fault.duration_s) == (25, "stop", "db", 15)
+    assert scenario.faults_for(1) == []
+    assert scenario.faults_for(2) == [fault]
+    assert load_scenario("smoke").faults == []
+
+
+def test_the_stall_drill_stops_the_db_in_its_two_replica_phase_only() -> None:
+    scenario = load_scenario("stall-drill")
+
+    assert scenario.stack.replicas == [1, 2, 3]
+    assert [(f.at_s, f.action, f.component, f.duration_s) for f in scenario.faults_for(2)] == [
+        (25, "stop", "db", 15)
+    ]
+    assert scenario.faults_for(1) == scenario.faults_for(3) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('duration = "15s"', ""), "faults[0].duration: required when action = 'stop'"),
+        (('"stop"', '"kill"'), "faults[0].duration: only for action = 'stop' (not 'kill')"),
+        (('"stop"', '"freeze"'), "faults[0].action: Input should be 'stop', 'kill' or 'restart'"),
+        (('"db"', '"mongo"'), "faults[0].component: 'mongo' is not a component"),
+        (('"db"', '"api-2"'), "faults[0].component: api-2 does not exist at 1 replica(s)"),
+        (('at = "25s"', 'at = "50s"'), "faults[0].duration: ends at 65 s, after the load (60 s)"),
+        (('at = "25s"', 'at = "later"'), "faults[0].at: 'later' is not a duration"),
+        (('at = "25s"', 'at = "25s"\nwhen = 1'), "faults[0].when: unknown key"),
+    ],
+)
+def test_a_bad_fault_fails_with_one_line_naming_its_field(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    path = write(tmp_path, WITH_FAULT.format(more="").replace(*change, 1))
+
+    assert f"x.toml: {expected}" in error_line(path)
+
+
+def test_a_kill_at_the_very_end_of_the_load_is_refused(tmp_path: Path) -> None:
+    text = WITH_FAULT.format(more="").replace('"stop"', '"kill"').replace('duration = "15s"\n', "")
+
+    line = error_line(write(tmp_path, text.replace('at = "25s"', 'at = "60s"')))
+
+    assert line.endswith("x.toml: faults[0].at: 60 s is not before the end of the load (60 s)")
+
+
+def test_a_replica_fault_limited_to_phases_that_have_it_is_accepted(tmp_path: Path) -> None:
+    text = WITH_FAULT.format(more="replicas = [2, 3]\n").replace('"db"', '"api-2"')
+
+    assert load_scenario(write(tmp_path, text)).faults[0].component == "api-2"

@@ -23,6 +23,7 @@ def _with_stall(start: float, length: float, waiting: int = 30) -> np.ndarray:
     finish = np.minimum(start + length, t[stuck] + 10.0)
     base["latency_ms"][stuck] = (finish - t[stuck]) * 1000.0
     base["ok"][stuck] = (finish - t[stuck] < 10.0).astype(np.uint8)
+    base["status"][stuck] = np.where(base["ok"][stuck] == 1, 200, 0)  # 0: timed out, no answer
     keep = ~stuck | (np.cumsum(stuck) <= waiting * 10)  # a closed model: few requests wait
     return base[keep]
 
@@ -55,6 +56,15 @@ def test_a_stall_also_shows_as_a_collapse_of_its_bins() -> None:
     assert found
     assert found[0].start_s == 20.0
     assert found[0].during_rps < 10
+
+
+def test_fast_refusals_are_failures_not_a_stall() -> None:
+    # every request answered 429 at once: the service answers, it is not stalled
+    data = _steady()
+    data["ok"] = 0
+    data["status"] = 429
+
+    assert stalls(data, WINDOW, RUN_START) == []
 
 
 def test_a_quiet_generator_is_not_a_stalled_service() -> None:

@@ -12,7 +12,9 @@ import pytest
 
 from harness.run.locust import (
     LOADTESTS,
+    HistoryTail,
     LiveStats,
+    LoadClock,
     LocustJob,
     WorkerTracker,
     describe,
@@ -66,7 +68,7 @@ def test_live_stats_come_from_the_last_aggregated_row(tmp_path: Path) -> None:
 
     live = read_live_stats(history)
 
-    assert live == LiveStats(rate=47.5, p95=250.0, requests=900, failures=9)
+    assert live == LiveStats(rate=47.5, p95=250.0, requests=900, failures=9, ts=3.0)
     assert describe(live) == "   47.5 req/s  p95  250 ms  errors  1.00 %"
 
 
@@ -78,6 +80,41 @@ def test_no_stats_yet_reads_as_none(tmp_path: Path) -> None:
     assert read_live_stats(empty) is None
     assert describe(None) == "waiting for the first stats …"
     assert describe(LiveStats()) == "    0.0 req/s  p95       -  errors  0.00 %"
+
+
+def test_the_history_tail_reads_each_whole_row_once(tmp_path: Path) -> None:
+    history = tmp_path / "locust_stats_history.csv"
+    history.write_text(HISTORY_HEADER + "1,10,,Aggregated,40.0,0,90,,,,,200,,,,,,400,2\n")
+    tail = HistoryTail(history)
+    first = tail.read()
+    with history.open("a") as fh:  # Locust flushes mid-line at times
+        fh.write("2,10,GET,/api/tasks,30.0,0,80,,,,,N/A,,,,,,300,1\n2,10,,Aggregated,41")
+
+    half = tail.read()
+    with history.open("a") as fh:
+        fh.write(".0,0,90,,,,,210,,,,,,800,3\r\n")
+    rest = tail.read()
+
+    assert [(row.ts, row.requests) for row in first] == [(1.0, 400)]
+    assert half == []
+    assert [(row.ts, row.requests, row.failures) for row in rest] == [(2.0, 800, 3)]
+    assert tail.read() == []
+
+
+def test_the_load_clock_starts_when_the_first_samples_file_appears(tmp_path: Path) -> None:
+    clock = LoadClock(tmp_path / "samples")
+    before = clock.elapsed()
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "samples-0.bin").touch()
+    appeared = time.time()
+
+    elapsed = clock.elapsed()
+
+    assert before is None
+    assert clock.started is not None
+    assert appeared <= clock.started <= time.time()
+    assert elapsed is not None
+    assert 0 <= elapsed < 1
 
 
 def test_each_forked_worker_is_sampled_once_as_the_next_generator() -> None:

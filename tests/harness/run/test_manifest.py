@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from harness.run.faults import FaultRecord
 from harness.run.manifest import (
     Host,
     LoadInfo,
@@ -68,6 +69,27 @@ def test_a_finished_phase_adds_components_data_and_the_exit_code_in_that_order()
     assert written["topology"]["balancer"] == "nginx"
     assert written["data"] == {"users": 50, "tasks_per_user": 20, "seed_seconds": 1.048}
     assert written["locust_exit_code"] == 0
+
+
+def test_the_faults_come_last_as_they_happened_only_when_the_scenario_has_any() -> None:
+    record = manifest()
+    record.finish("complete", 1, "")
+    without = record.to_dict()
+    record.faults = [
+        FaultRecord("stop", "db", 25.0, 15.0, started_s=25.03, ended_s=40.0),
+        FaultRecord("kill", "nginx", 50.0, None, error="nginx: no such component"),
+    ]
+
+    written = record.to_dict()
+
+    assert "faults" not in without
+    assert list(written) == [*list(without), "faults"]
+    assert written["faults"] == [
+        {"action": "stop", "component": "db", "at_s": 25.0, "duration_s": 15.0,
+         "started_s": 25.03, "ended_s": 40.0},
+        {"action": "kill", "component": "nginx", "at_s": 50.0, "duration_s": None,
+         "started_s": None, "ended_s": None, "error": "nginx: no such component"},
+    ]  # fmt: skip
 
 
 def test_a_phase_that_failed_before_locust_records_the_error_and_no_exit_code() -> None:

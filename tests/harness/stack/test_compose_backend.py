@@ -169,6 +169,22 @@ def test_fault_hooks_act_on_one_container(recorded: Path, tmp_path: Path) -> Non
     assert ["restart", "primo-capacity-redis-1"] in made
 
 
+def test_pause_and_resume_freeze_one_container(recorded: Path, tmp_path: Path) -> None:
+    stack = ComposeStack(StackConfig(replicas=3, backend="compose", work_dir=tmp_path / "w"))
+    stack.up()
+
+    stack.pause("db")
+    stack.resume("db")
+    with pytest.raises(ComponentError, match=r"^api-9: no such component"):
+        stack.pause("api-9")
+
+    docker = [c for c in calls(recorded) if c[0] in ("pause", "unpause")]
+    assert docker == [
+        ["pause", "primo-capacity-mongodb-1"],
+        ["unpause", "primo-capacity-mongodb-1"],
+    ]
+
+
 def test_down_keeps_every_log_then_removes_the_project(recorded: Path, tmp_path: Path) -> None:
     stack = ComposeStack(StackConfig(replicas=3, backend="compose", work_dir=tmp_path / "w"))
     stack.up()

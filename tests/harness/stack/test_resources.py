@@ -165,3 +165,20 @@ def test_containers_and_local_processes_share_one_csv(tmp_path: Path) -> None:
     assert {(r["pid"], r["cpu_percent"], r["rss_bytes"]) for r in api} == {
         ("4242", "50.0", "50000000")
     }
+
+
+def test_latest_holds_the_cpu_of_each_component_at_the_last_tick(
+    tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
+) -> None:
+    busy = start(spawn, BUSY)
+    doomed = start(spawn, "import time; time.sleep(60)")
+
+    with ResourceSampler(tmp_path / "resources.csv", {"busy": busy, "doomed": doomed}, 0.2) as s:
+        before = s.latest()
+        assert wait_until(lambda: set(s.latest()) == {"busy", "doomed"})
+        assert wait_until(lambda: s.latest()["busy"] > 20)
+        spawn[1].kill()
+        spawn[1].wait()
+        assert wait_until(lambda: set(s.latest()) == {"busy"})
+
+    assert before == {}

@@ -13,11 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
+from harness.core.scenario import load_scenario
 from harness.stack.health import port_is_free
+from tests.harness._pipes import into_closed_pipe
 
-from .conftest import my_children, none_alive, process_tree, replica_spread
+from .conftest import call, my_children, none_alive, process_tree, replica_spread
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +150,32 @@ def test_down_without_a_stack_says_so_and_succeeds(
 
     assert code == 0
     assert "no stack is running" in out
+
+
+def test_up_with_a_scenario_gives_the_replicas_its_env_and_an_explicit_env_wins(
+    tmp_path: Path,
+) -> None:
+    smoke = load_scenario("smoke").api_env()
+    up = capacity(tmp_path, "up", "--scenario", "smoke", "--env", "RATE_LIMIT_AUTH_MAX=3")
+    assert up.returncode == 0, up.stderr
+    state = json.loads((tmp_path / ".capacity" / "stack.json").read_text())
+    try:
+        replicas = [c["pid"] for c in state["components"] if c["name"].startswith("api-")]
+        environ = [psutil.Process(pid).environ() for pid in replicas]
+        login = f"{state['url']}/api/auth/login"
+        wrong = {"email": "nobody@example.com", "password": "not-the-password"}
+        logins = [call("POST", login, wrong)[0] for _ in range(4)]
+        status = into_closed_pipe("-m", "harness.cli", "status", cwd=tmp_path)  # `| head -3`
+    finally:
+        down = capacity(tmp_path, "down")
+
+    assert "API settings of scenario smoke: RATE_LIMIT_MAX=" in up.stdout
+    assert "(and from --env: RATE_LIMIT_AUTH_MAX)" in up.stdout
+    assert environ
+    for env in environ:
+        assert env["RATE_LIMIT_MAX"] == smoke["RATE_LIMIT_MAX"]
+        assert env["LOG_LEVEL"] == smoke["LOG_LEVEL"]
+        assert env["RATE_LIMIT_AUTH_MAX"] == "3"
+    assert logins == [401, 401, 401, 429]  # the explicit per-IP limit of 3, not the scenario's
+    assert (status.returncode, status.stderr) == (141, "")
+    assert down.returncode == 0, down.stderr
