@@ -35,11 +35,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 
 from reference_api.breaker import REDIS_FAULTS, BreakerOpen, CircuitBreaker
+from reference_api.costs import count_lookup, count_redis
 from reference_api.metrics import Metrics
 
 log = logging.getLogger("reference_api.cache")
@@ -117,16 +118,22 @@ class Cache:
         return self._flush is not None or user_id in self._pending
 
     async def get(self, user_id: str, suffix: str) -> Lookup:
+        lookup = await self._get(user_id, suffix)
+        count_lookup(lookup.state)  # per route, by the request's X-Cache answer
+        return lookup
+
+    async def _get(self, user_id: str, suffix: str) -> Lookup:
         if self._redis is None or self._read is None or self._is_pending(user_id):
             self._metrics.cache.labels("bypass").inc()
             return Lookup("BYPASS")
         read = self._read
+
+        def send() -> Awaitable[Any]:  # the script's reply: [version, entry or None]
+            count_redis()
+            return read(keys=[f"c1:v:{user_id}", EPOCH_KEY], args=[f"c1:{user_id}:", f":{suffix}"])
+
         try:
-            version, value = await self._breaker.call(
-                lambda: read(
-                    keys=[f"c1:v:{user_id}", EPOCH_KEY], args=[f"c1:{user_id}:", f":{suffix}"]
-                )
-            )
+            version, value = await self._breaker.call(send)
         except BreakerOpen:
             self._metrics.cache.labels("bypass").inc()
             return Lookup("BYPASS")
@@ -148,8 +155,13 @@ class Cache:
         redis, key = self._redis, lookup.key
         if redis is None or key is None:
             return
+
+        def send() -> Awaitable[object]:
+            count_redis()
+            return redis.set(key, value, ex=self._ttl)
+
         try:
-            await self._breaker.call(lambda: redis.set(key, value, ex=self._ttl))
+            await self._breaker.call(send)
         except BreakerOpen:
             pass
         except REDIS_FAULTS as exc:
@@ -203,6 +215,8 @@ class Cache:
             return True
 
         async def bump() -> None:
+            if via_breaker:  # a request's; the retry task's belong to no request
+                count_redis()
             await bump_script(keys=keys, args=[self._version_ttl])
 
         try:

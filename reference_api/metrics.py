@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -9,6 +11,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+
+if TYPE_CHECKING:
+    from reference_api.costs import RequestCosts
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -71,6 +76,83 @@ class Metrics:
             "Rate-limit checks skipped because Redis failed (fail-open)",
             registry=self.registry,
         )
+        # What each route costs (reference_api/costs.py), labelled like http_requests_total.
+        self.app_cpu = Counter(
+            "app_cpu_seconds_total",
+            "CPU of the requests' own tasks (handler, dependencies, serialisation, drivers)",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.db_roundtrips = Counter(
+            "db_roundtrips_total",
+            "MongoDB commands sent on behalf of requests",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.redis_roundtrips = Counter(
+            "redis_roundtrips_total",
+            "Redis commands, scripts or pipelines sent on behalf of requests",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.cache_lookups = Counter(
+            "cache_lookups_total",
+            "Cache look-ups of requests by route and X-Cache answer (hit, miss, bypass)",
+            ["method", "route", "result"],
+            registry=self.registry,
+        )
+        self._routes: dict[tuple[str, str], RouteMeters] = {}
+
+    def route(self, method: str, route: str) -> RouteMeters:
+        """The children of one (method, route template), made once: ``labels()`` is not free."""
+        meters = self._routes.get((method, route))
+        if meters is None:
+            meters = self._routes[(method, route)] = RouteMeters(self, method, route)
+        return meters
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class RouteMeters:
+    """Every per-route child of one (method, route template). Methods are bounded (httptools
+    parses only the standard ones) and routes are templates, so this stays small."""
+
+    __slots__ = ("_by_status", "_lookups", "_metrics", "cpu", "db", "labels", "latency", "redis")
+
+    def __init__(self, metrics: Metrics, method: str, route: str) -> None:
+        self._metrics = metrics
+        self.labels = (method, route)
+        self.latency = metrics.latency.labels(method, route)
+        self.cpu = metrics.app_cpu.labels(method, route)
+        self.db = metrics.db_roundtrips.labels(method, route)
+        self.redis = metrics.redis_roundtrips.labels(method, route)
+        self._by_status: dict[int, Counter] = {}
+        self._lookups: dict[str, Counter] = {}  # made on first use: only cached routes have any
+
+    def record(self, status: int, elapsed: float, costs: RequestCosts) -> None:
+        """One finished request: its status, time to answer and what it cost."""
+        requests = self._by_status.get(status)
+        if requests is None:
+            requests = self._by_status[status] = self._metrics.requests.labels(
+                *self.labels, str(status)
+            )
+        requests.inc()
+        self.latency.observe(elapsed)
+        self.cpu.inc(costs.cpu)
+        if costs.db:
+            self.db.inc(costs.db)
+        if costs.redis:
+            self.redis.inc(costs.redis)
+        if costs.hit:
+            self._lookup("hit").inc(costs.hit)
+        if costs.miss:
+            self._lookup("miss").inc(costs.miss)
+        if costs.bypass:
+            self._lookup("bypass").inc(costs.bypass)
+
+    def _lookup(self, result: str) -> Counter:
+        child = self._lookups.get(result)
+        if child is None:
+            child = self._lookups[result] = self._metrics.cache_lookups.labels(*self.labels, result)
+        return child

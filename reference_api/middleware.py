@@ -1,6 +1,7 @@
 """The edge of the app, as one pure ASGI middleware (cheaper than a stack of them): request id,
-body size limit, security headers, ``X-Replica``, metrics per route template, one JSON log line
-per request, and a last-resort 500 in the common error shape (never a stack trace)."""
+body size limit, security headers, ``X-Replica``, metrics per route template (with what the
+request cost: reference_api/costs.py), one JSON log line per request, and a last-resort 500 in
+the common error shape (never a stack trace)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reference_api.costs import CURRENT, RequestCosts, on_cpu
 from reference_api.errors import BodyTooLarge, error_body
 from reference_api.metrics import Metrics
 
@@ -98,18 +100,21 @@ class EdgeMiddleware:
                     raise BodyTooLarge(self.max_body)
             return message
 
+        costs = RequestCosts()
+        token = CURRENT.set(costs)
         try:
             length = _header(scope, b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._error(send_wrapper, 413 if length.isdigit() else 400, request_id)
             else:
-                await self.app(scope, receive_wrapper, send_wrapper)
+                await on_cpu(self.app(scope, receive_wrapper, send_wrapper), costs)
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             if not response_started:
                 await self._error(send_wrapper, 500, request_id)
         finally:
-            self._record(scope, status, started, request_id)
+            CURRENT.reset(token)
+            self._record(scope, status, started, request_id, costs)
 
     async def _error(self, send: Send, status: int, request_id: str) -> None:
         code, message = {
@@ -130,12 +135,13 @@ class EdgeMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _record(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+    def _record(
+        self, scope: Scope, status: int, started: float, request_id: str, costs: RequestCosts
+    ) -> None:
         elapsed = time.perf_counter() - started
         route = _route_template(scope)
         method = scope["method"]
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.latency.labels(method, route).observe(elapsed)
+        self.metrics.route(method, route).record(status, elapsed, costs)
         state: dict[str, Any] = scope.get("state", {})
         log.info(
             "request",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from reference_api.breaker import REDIS_FAULTS, BreakerOpen, CircuitBreaker
+from reference_api.costs import count_redis
 from reference_api.errors import RateLimited
 from reference_api.metrics import Metrics
 
@@ -70,6 +71,7 @@ class RateLimiter:
         key = f"rl1:{scope}:{subject}:{window}"
 
         async def count() -> int:
+            count_redis()
             return int(await count_script(keys=[key], args=[self._expire]))
 
         try:

@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 
 from reference_api.breaker import REDIS_FAULTS, CircuitBreaker
 from reference_api.cache import Cache
+from reference_api.costs import RoundTrips
 from reference_api.errors import ApiError
 from reference_api.metrics import Metrics
 from reference_api.ratelimit import RateLimiter
@@ -74,6 +75,7 @@ def _mongo_client(settings: Settings) -> AsyncMongoClient[Document]:
         socketTimeoutMS=max(10_000, timeout * 5),
         tz_aware=True,
         appname=f"reference_api/{settings.replica_id}",
+        event_listeners=[RoundTrips()],  # db round trips per route (reference_api/costs.py)
     )
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.analysis.capacity import CPU_TARGET, Analysis
+from harness.analysis.costs import CostTable, cost_table
 from harness.core import slo
 from harness.report.answer import knee_text
 from harness.report.images import Image
 from harness.report.tables import (
+    UNATTRIBUTED,
     Table,
     capacity_table,
     comparison_table,
+    cost_table_view,
     endpoint_tables,
     phase_table,
     stage_tables,
@@ -32,10 +35,12 @@ class Section:
 
 def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]:
     comparison = [_comparison_section(a)] if a.comparisons else []
+    costs = [c for phase in a.phases if (c := cost_table(phase)) is not None]
     return [
         _phases_section(a),
         *comparison,
         Section("endpoints", "Per endpoint", tables=endpoint_tables(a)),
+        *([_costs_section(costs)] if costs else []),  # only phases that measured their costs
         _capacity_section(a, images["scaling"]),
         Section(
             "latency",
@@ -102,4 +107,37 @@ def _capacity_section(a: Analysis, images: list[Image]) -> Section:
         notes=[how_to_read, *scaling_notes],
         tables=[capacity_table(a)],
         images=images,
+    )
+
+
+def _costs_section(costs: list[CostTable]) -> Section:
+    how_to_read = (
+        "From the API's own counters: every replica's /metrics, read at the start and the end "
+        "of each steady window (endpoint_costs.json in the phase directory). API CPU ms/req is "
+        "the CPU of the request's own task: handler, dependencies, serialisation, and the "
+        "MongoDB and Redis driver code that runs in it. DB round trips are MongoDB commands; "
+        "Redis round trips are commands or scripts (the rate limiter's count, the cache's read, "
+        "its store after a miss, the invalidation after a write). The cache hit ratio is hits "
+        "per look-up (a bypass, when Redis is off or failing, is a look-up without a hit). "
+        f"{UNATTRIBUTED[0].upper() + UNATTRIBUTED[1:]}: the API processes' CPU over the same "
+        "stretch (resources.csv) minus what the requests' tasks used, per request: the event "
+        "loop between the requests' steps, HTTP parsing, and work on other threads (the log "
+        "writer; bcrypt at login). Share of API CPU is of the API processes' CPU in the window."
+    )
+    notes = [how_to_read]
+    shared = {f"{e.method} {e.route}": e.names for c in costs for e in c.rows if len(e.names) > 1}
+    notes += [
+        f"{route} serves {', '.join(names)}: one route to the API, which cannot tell them "
+        "apart, so their costs are one row, not split."
+        for route, names in shared.items()
+    ]
+    notes += [
+        f"{c.key}: the costs cover {', '.join(c.replicas) or 'no replica'} only "
+        f"({'; '.join(c.missing)}); the unattributed CPU is shown only when the processes "
+        "they cover are known."
+        for c in costs
+        if not c.complete
+    ]
+    return Section(
+        "costs", "Where the time goes", notes=notes, tables=[cost_table_view(c) for c in costs]
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.analysis.capacity import CPU_TARGET, MIN_REPLICA_COUNTS, Analysis, CapacityPlan
+from harness.analysis.costs import CostTable, EndpointCost
 from harness.analysis.summary import PhaseSummary, StageSummary
 
 
@@ -204,3 +205,52 @@ def comparison_table(a: Analysis) -> Table:
         for c in a.comparisons
     ]
     return Table(["phase", "metric", "runs", "before", "after", "change", "direction"], rows)
+
+
+_COST_HEADERS = (
+    "endpoint (load generator)",
+    "route (API)",
+    "requests",
+    "API CPU ms/req",
+    "DB round trips/req",
+    "Redis round trips/req",
+    "cache hit ratio",
+    "share of API CPU",
+)
+UNATTRIBUTED = "unattributed (event loop, HTTP parsing, threads)"
+
+
+def cost_table_view(c: CostTable) -> Table:
+    """Where the time goes in one phase: each route (most CPU first), then every route together,
+    the API processes' CPU no request accounts for, and the processes' CPU in all."""
+    rows = [_cost_row(c, e, " + ".join(e.names) or "(not in the mix)") for e in c.rows]
+    rows.append(_cost_row(c, c.total, "every request together"))
+    unattributed, n = c.unattributed_cpu_s, c.total.requests
+    if c.api_cpu_s is not None and unattributed is not None and n:
+        for label, cpu_s in ((UNATTRIBUTED, unattributed), ("API processes in all", c.api_cpu_s)):
+            share = fmt(100.0 * c.share(cpu_s), 0, " %")
+            rows.append([label, "—", str(n), fmt(1000.0 * cpu_s / n, 3), "—", "—", "—", share])
+    where = f"{len(c.replicas)} replica(s), {c.window_s:.0f} s of steady window"
+    return Table(list(_COST_HEADERS), rows, caption=f"{c.key}: where the time goes ({where})")
+
+
+def _cost_row(c: CostTable, e: EndpointCost, name: str) -> list[str]:
+    return [
+        name,
+        f"{e.method} {e.route}" if e.method else "—",
+        str(e.requests),
+        fmt(e.cpu_ms_per_request, 3),
+        fmt(e.db_per_request, 2),
+        fmt(e.redis_per_request, 2),
+        _hit_ratio(e),
+        fmt(100.0 * c.share(e.cpu_s), 0, " %"),
+    ]
+
+
+def _hit_ratio(e: EndpointCost) -> str:
+    ratio = e.cache_hit_ratio
+    if ratio is None:
+        return "—"  # no look-ups: not a cached route
+    if e.cache_bypass == e.lookups:
+        return "bypassed"  # the cache is off (or Redis was failing the whole time)
+    return fmt(100.0 * ratio, 0, " %")

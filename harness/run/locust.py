@@ -5,9 +5,10 @@ code must never share a process with it. While it runs, its worker processes (``
 join the resource sampler as ``generator-N``, and the rows of its stats history feed a live bar
 (a plain line every 10 s when the console is not a terminal) and the stability watch
 (:mod:`harness.run.watch`), which says at once when the phase stops holding steady. The phase's
-faults (:mod:`harness.run.faults`) happen on schedule from the same loop, timed from the load
-start: the moment Locust's test starts and its first samples file appears, the ``run_start`` the
-analysis measures from (the process starts a few seconds earlier, importing).
+faults (:mod:`harness.run.faults`) and the scrapes of the API's per-endpoint costs at the edges
+of the steady windows (:mod:`harness.run.scrape`) happen on schedule from the same loop, timed
+from the load start: the moment Locust's test starts and its first samples file appears, the
+``run_start`` the analysis measures from (the process starts a few seconds earlier, importing).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from rich.progress import (
 
 from harness.errors import BadInputError, HarnessError
 from harness.run.faults import FaultSchedule
+from harness.run.scrape import CostScraper
 from harness.run.watch import StabilityWatch
 from harness.stack.processes import ManagedProcess, log_tail
 from harness.stack.resources import ResourceSampler
@@ -93,6 +95,7 @@ def run_locust(
     sampler: ResourceSampler,
     console: Console,
     faults: FaultSchedule | None = None,
+    costs: CostScraper | None = None,
 ) -> int:
     """Run Locust to its end and return its exit code (0 PASS, 1 FAIL, 3 INVALID).
 
@@ -116,6 +119,7 @@ def run_locust(
             StabilityWatch(job.name, job.windows),
             LoadClock(job.directory / "samples"),
             HistoryTail(job.history_csv),
+            costs=costs,
         )
         try:
             try:
@@ -182,8 +186,8 @@ class WorkerTracker:
 # --- while it runs -----------------------------------------------------------------------------
 @dataclass
 class LiveLoop:
-    """One turn of the phase's loop: faults that are due, then, once a second, Locust's new stats
-    rows for the bar and the stability watch."""
+    """One turn of the phase's loop: faults and cost scrapes that are due, then, once a second,
+    Locust's new stats rows for the bar and the stability watch."""
 
     console: Console
     sampler: ResourceSampler
@@ -195,10 +199,13 @@ class LiveLoop:
     tail: HistoryTail
     stats: LiveStats | None = None
     next_second: float = field(default_factory=time.monotonic)
+    costs: CostScraper | None = None
 
     def tick(self, rows_now: bool = False) -> None:
         if (t := self.clock.elapsed()) is not None:
             self.faults.poll(t)
+            if self.costs is not None:
+                self.costs.poll(t)
         if time.monotonic() < self.next_second and not rows_now:
             return
         self.next_second = time.monotonic() + 1.0
@@ -220,9 +227,12 @@ class LiveLoop:
         t = self.clock.elapsed()
         if t is None:
             waits.append(START_POLL_S)
-        elif (due := self.faults.next_due_s(t)) is not None:
-            waits.append(due)
+        else:
+            waits += [d for d in (self.faults.next_due_s(t), self._costs_due(t)) if d is not None]
         return max(0.01, min(waits))
+
+    def _costs_due(self, t: float) -> float | None:
+        return self.costs.next_due_s(t) if self.costs is not None else None
 
 
 @dataclass

@@ -82,6 +82,7 @@ class Manifest:
     locust_exit_code: int | None = None  # written once the phase has finished
     error: str = ""
     faults: list[FaultRecord] | None = None  # the scenario's [[faults]] here, as they happened
+    endpoint_costs: str | None = None  # its file name, once the API's costs were written
 
     def finish(self, status: PhaseOutcome, locust_exit_code: int | None, error: str) -> None:
         self.finished = utc_now()
@@ -115,6 +116,8 @@ class Manifest:
             out["error"] = self.error
         if self.faults is not None:
             out["faults"] = [fault.to_dict() for fault in self.faults]
+        if self.endpoint_costs is not None:
+            out["endpoint_costs"] = self.endpoint_costs
         return out
 
     def write(self, directory: Path) -> None:

@@ -2,7 +2,8 @@
 
 A phase is a (replicas, cache) pair. Each writes into its own directory (layout in
 docs/architecture.md): Locust's CSV/JSON/HTML, the exact samples, the verdict Locust printed,
-resource samples of every component and of the generator, the components' logs and a manifest
+resource samples of every component and of the generator, what each endpoint cost the API in the
+steady windows (:mod:`harness.run.scrape`), the components' logs and a manifest
 (:mod:`harness.run.manifest`). Locust itself is driven by :mod:`harness.run.locust`.
 """
 
@@ -34,6 +35,7 @@ from harness.run.manifest import (
     host_info,
     package_versions,
 )
+from harness.run.scrape import COSTS_FILE, CostScraper, Targets
 from harness.run.seed import seed
 from harness.stack import Stack, StackConfig, open_stack
 
@@ -182,8 +184,9 @@ class Runner:
             f"replica(s), cache {'on' if phase.cache else 'off'}) …"
         )
         with open_stack(config) as stack:
+            components = stack.components()
             manifest.topology = replace(manifest.topology, balancer=stack.balancer)
-            manifest.components = [c.name for c in stack.components()]
+            manifest.components = [c.name for c in components]
             manifest.write(result.directory)
             manifest.data = self._seed(phase, stack)
             faults = self._faults(phase, stack, set(manifest.components))
@@ -191,7 +194,12 @@ class Runner:
                 manifest.faults = faults.records  # the same list: the last write has what happened
             with stack.resource_sampler(result.directory / "resources.csv") as sampler:
                 job = self._locust_job(phase, result.directory, stack.url)
-                result.exit_code = run_locust(job, sampler, self.console, faults)
+                costs = CostScraper(
+                    Targets.of(stack.url, components), job.windows, say(self.console), phase.name
+                )
+                result.exit_code = run_locust(job, sampler, self.console, faults, costs)
+            if costs.write(result.directory):
+                manifest.endpoint_costs = COSTS_FILE
 
     def _faults(self, phase: Phase, stack: Stack, names: set[str]) -> FaultSchedule:
         """The phase's faults; one naming a component this stack does not have is bad input."""

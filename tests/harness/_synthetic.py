@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,7 @@ class PhaseSpec:
     status: str = "complete"
     balancer: str = "nginx"
     seed: int = 0
+    endpoint_costs: Mapping[str, Any] | None = None  # endpoint_costs.json (see costs_document)
 
     @property
     def duration_s(self) -> float:
@@ -196,6 +198,9 @@ def write_phase(run_dir: Path, spec: PhaseSpec, scenario: str, scenario_file: Pa
         "finished": "2027-01-15T08:01:00Z",
         "status": spec.status,
     }
+    if spec.endpoint_costs is not None:
+        manifest["endpoint_costs"] = "endpoint_costs.json"
+        (phase / "endpoint_costs.json").write_text(json.dumps(spec.endpoint_costs, indent=2))
     (phase / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (phase / "verdict.json").write_text(json.dumps({"schema": 1, "status": "PASS"}))
     with (phase / "resources.csv").open("w", newline="") as fh:
@@ -225,6 +230,64 @@ def write_phase(run_dir: Path, spec: PhaseSpec, scenario: str, scenario_file: Pa
                 method, path = name.split(" ", 1)
                 out.writerow([method, path, f"HTTPError({spec.error_status})", count])
     return phase
+
+
+def route_cost(
+    method: str,
+    route: str,
+    requests: int,
+    cpu_ms: float,
+    db: float = 0.0,
+    redis: float = 0.0,
+    hit: int = 0,
+    miss: int = 0,
+    bypass: int = 0,
+) -> dict[str, Any]:
+    """One route's row of endpoint_costs.json from per-request figures (CPU ms, round trips)."""
+    return {
+        "method": method,
+        "route": route,
+        "requests": requests,
+        "app_cpu_s": requests * cpu_ms / 1000.0,
+        "db_roundtrips": requests * db,
+        "redis_roundtrips": requests * redis,
+        "cache_hit": hit,
+        "cache_miss": miss,
+        "cache_bypass": bypass,
+    }
+
+
+def costs_document(
+    routes: Sequence[Mapping[str, Any]],
+    *,
+    replicas: Sequence[str] = ("api-1",),
+    window: tuple[float, float] = (5.0, 30.0),
+    complete: bool = True,
+    missing: Sequence[str] = (),
+) -> dict[str, Any]:
+    """An endpoint_costs.json over one window (seconds from the run start), the routes' counts
+    split evenly between the replicas."""
+    share = 1.0 / len(replicas) if replicas else 0.0
+    per_replica = [
+        {k: v * share if isinstance(v, int | float) else v for k, v in row.items()}
+        for row in routes
+    ]
+    return {
+        "schema": 1,
+        "source": "direct",
+        "windows": [
+            {
+                "start_s": window[0],
+                "end_s": window[1],
+                "start_ts": RUN_START + window[0],
+                "end_ts": RUN_START + window[1],
+            }
+        ],
+        "complete": complete,
+        "missing": list(missing),
+        "replicas": {name: per_replica for name in replicas},
+        "total": [dict(row) for row in routes],
+    }
 
 
 def make_run(

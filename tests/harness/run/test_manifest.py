@@ -92,6 +92,19 @@ def test_the_faults_come_last_as_they_happened_only_when_the_scenario_has_any() 
     ]  # fmt: skip
 
 
+def test_the_endpoint_costs_file_is_named_last_only_once_it_was_written() -> None:
+    record = manifest()
+    record.finish("complete", 0, "")
+    without = record.to_dict()
+    record.endpoint_costs = "endpoint_costs.json"
+
+    written = record.to_dict()
+
+    assert "endpoint_costs" not in without
+    assert list(written) == [*list(without), "endpoint_costs"]
+    assert written["endpoint_costs"] == "endpoint_costs.json"
+
+
 def test_a_phase_that_failed_before_locust_records_the_error_and_no_exit_code() -> None:
     record = manifest()
 
