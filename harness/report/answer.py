@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from harness.analysis.budget import budget
 from harness.analysis.capacity import (
     CPU_TARGET,
     MIN_REPLICA_COUNTS,
@@ -43,7 +44,7 @@ def headline(a: Analysis) -> str:
         first = min(meets, key=lambda s: (s.replicas, s.cache))
         text += f" It reaches {target} within its SLO with {_topology(first)}."
     else:
-        text += f" It does not reach {target} within its SLO in this run: {limit(best)}."
+        text += f" It does not reach {target} within its SLO in this run: {limit(best, a)}."
     if left_out:
         text += f" Left out as not a capacity: {left_out}."
     return text
@@ -63,8 +64,23 @@ def _left_out(summaries: Sequence[PhaseSummary]) -> str:
     return ", ".join(parts)
 
 
-def limit(s: PhaseSummary) -> str:
-    """What held the phase's throughput down, from its CPU samples."""
+def limit(s: PhaseSummary, a: Analysis) -> str:
+    """What held the phase's throughput down, from its CPU budget when the target is out of its
+    reach, else from its CPU samples."""
+    b = budget(s, a.target_rate)
+    if b is not None and b.ceiling_rps < a.target_rate:
+        if b.limit != "host":
+            line = next(x for x in b.lines if x.component == b.limit)
+            name = "the database" if b.limit == "db" else b.limit
+            return (
+                f"{name} is the limit: its one core runs out at about {b.ceiling_rps:,.0f} "
+                f"successful req/s ({line.ms_per_request:.2f} ms of CPU per request)"
+            )
+        return (
+            f"this machine's {b.host_cores:g} cores are the limit: the stack spends "
+            f"{b.total_ms:.2f} ms of CPU per request, load generator included, and "
+            f"{b.host_cores:g} cores allow {b.allowed_ms:.2f} ms at {a.target_rate:,.0f} req/s"
+        )
     if s.database_bound:
         return f"the database is the limit ({s.cpu['db']:.0f} % of its one core)"
     cores = s.host_cores or 0.0

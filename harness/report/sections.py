@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.analysis.budget import budget
 from harness.analysis.capacity import CPU_TARGET, Analysis
 from harness.analysis.costs import CostTable, cost_table
 from harness.core import slo
 from harness.report.answer import knee_text
+from harness.report.budget import budget_sentence, budget_table
 from harness.report.images import Image
 from harness.report.tables import (
     UNATTRIBUTED,
@@ -41,6 +43,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
         *comparison,
         Section("endpoints", "Per endpoint", tables=endpoint_tables(a)),
         *([_costs_section(costs)] if costs else []),  # only phases that measured their costs
+        *_budget_section(a),
         _capacity_section(a, images["scaling"]),
         Section(
             "latency",
@@ -108,6 +111,27 @@ def _capacity_section(a: Analysis, images: list[Image]) -> Section:
         tables=[capacity_table(a)],
         images=images,
     )
+
+
+def _budget_section(a: Analysis) -> list[Section]:
+    budgets = [b for s in a.summaries if s.usable and (b := budget(s, a.target_rate))]
+    if not budgets:
+        return []
+    how_to_read = (
+        f"What one successful request costs each component in CPU (its mean CPU in the steady "
+        f"window over the successful requests per second), against what the host's cores allow "
+        f"at {a.target_rate:,.0f} req/s. The load generator runs on the same cores, so it "
+        "counts. A single-threaded component (the embedded database) cannot use more than one "
+        "core: its own ceiling is 1,000 ms over its cost. Valid, stable phases only."
+    )
+    return [
+        Section(
+            "budget",
+            f"CPU budget for {a.target_rate:,.0f} req/s",
+            notes=[how_to_read, *(budget_sentence(b) for b in budgets)],
+            tables=[budget_table(b) for b in budgets],
+        )
+    ]
 
 
 def _costs_section(costs: list[CostTable]) -> Section:
