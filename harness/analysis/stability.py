@@ -144,16 +144,27 @@ def _not_steady(phase: PhaseData) -> list[Instability]:
     ]
 
 
-def rss_growth(resources: pd.DataFrame, windows: list[Window]) -> dict[str, float]:
-    """Per component, RSS at the end of the steady windows minus at their start (bytes)."""
+@dataclass(frozen=True)
+class Memory:
+    component: str
+    start_bytes: float  # median RSS of the first twentieth of the steady windows
+    end_bytes: float  # ... and of the last twentieth
+
+    @property
+    def growth_bytes(self) -> float:
+        return self.end_bytes - self.start_bytes
+
+
+def memory(resources: pd.DataFrame, windows: list[Window]) -> list[Memory]:
+    """Per component, RSS at the start and at the end of the steady windows (each the median
+    of a twentieth of the samples, so one odd second does not decide)."""
     if resources.empty or not windows:
-        return {}
+        return []
     first, last = min(w.start_s for w in windows), max(w.end_s for w in windows)
     inside = resources[(resources["t"] >= first) & (resources["t"] <= last)]
-    out = {}
-    for name, part in inside.groupby("component"):
-        part = part.sort_values("t")
-        head = part["rss_bytes"].iloc[: max(1, len(part) // 20)]
-        tail = part["rss_bytes"].iloc[-max(1, len(part) // 20) :]
-        out[str(name)] = float(np.median(tail) - np.median(head))
+    out = []
+    for name, part in inside.groupby("component", sort=True):
+        rss = part.sort_values("t")["rss_bytes"].to_numpy(dtype=np.float64)
+        edge = max(1, rss.size // 20)
+        out.append(Memory(str(name), float(np.median(rss[:edge])), float(np.median(rss[-edge:]))))
     return out

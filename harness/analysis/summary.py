@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.analysis.cpu import SERVICE_GROUPS, cpu_by_group
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
-from harness.analysis.stability import Instability, instabilities
+from harness.analysis.stability import Instability, Memory, instabilities, memory
 from harness.analysis.validity import evaluate_slo, phase_warnings, validity_reasons
 from harness.analysis.windows import started_in
 from harness.core.checks import Check, SloStatus, jsonable
@@ -82,6 +82,7 @@ class PhaseSummary:
     warnings: list[str] = field(default_factory=list)
     invalid_reasons: list[str] = field(default_factory=list)
     instabilities: list[Instability] = field(default_factory=list)
+    memory: list[Memory] = field(default_factory=list)  # RSS per component, window start vs end
     slo_status: SloStatus = "n/a"
     slo_checks: list[Check] = field(default_factory=list)
 
@@ -211,5 +212,6 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
     if summary.invalid_reasons:
         summary.slo_status = "INVALID"
     summary.instabilities = instabilities(phase)
+    summary.memory = memory(phase.resources, phase.windows)
     summary.warnings = phase_warnings(phase, summary, steady)
     return summary

@@ -21,6 +21,7 @@ from harness.report.tables import (
     comparison_table,
     cost_table_view,
     endpoint_tables,
+    memory_tables,
     phase_table,
     stage_tables,
 )
@@ -59,6 +60,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
             notes=["The green band is the steady window the numbers above come from."],
         ),
         Section("cpu", "CPU per component", images=images["cpu"]),
+        _memory_section(a),
     ]
 
 
@@ -111,6 +113,15 @@ def _capacity_section(a: Analysis, images: list[Image]) -> Section:
         tables=[capacity_table(a)],
         images=images,
     )
+
+
+def _memory_section(a: Analysis) -> Section:
+    how_to_read = (
+        "Resident memory of each component at the start and at the end of the steady window "
+        "(each the median of a twentieth of its once-a-second samples). A component that keeps "
+        "growing under a steady load leaks, or caches without a bound."
+    )
+    return Section("memory", "Memory per component", notes=[how_to_read], tables=memory_tables(a))
 
 
 def _budget_section(a: Analysis) -> list[Section]:

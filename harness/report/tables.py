@@ -254,3 +254,27 @@ def _hit_ratio(e: EndpointCost) -> str:
     if e.cache_bypass == e.lookups:
         return "bypassed"  # the cache is off (or Redis was failing the whole time)
     return fmt(100.0 * ratio, 0, " %")
+
+
+_MEMORY_HEADERS = ["component", "RSS at start (MB)", "RSS at end (MB)", "growth (MB)"]
+MB = 1024.0 * 1024.0
+
+
+def memory_tables(a: Analysis) -> list[Table]:
+    return [
+        Table(
+            _MEMORY_HEADERS,
+            [
+                [
+                    m.component,
+                    fmt(m.start_bytes / MB, 1),
+                    fmt(m.end_bytes / MB, 1),
+                    fmt(m.growth_bytes / MB, 1),
+                ]
+                for m in s.memory
+            ],
+            caption=s.key,
+        )
+        for s in a.summaries
+        if s.memory
+    ]

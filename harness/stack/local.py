@@ -60,6 +60,18 @@ def api_argv(
     ]  # fmt: skip
 
 
+# The embedded database runs one command at a time (its launcher serialises them; it is one
+# Python process anyway): past ~8 connections in all, more only add waiting threads to it
+# (BENCHMARKS.md, "The embedded database"). A real MongoDB keeps the production pool of 50.
+EMBEDDED_DB_CONNECTIONS = 8
+
+
+def embedded_pool_size(replicas: int) -> int:
+    """Each replica's MongoDB pool when the stack runs its own database: the connection budget
+    split across the replicas, at least 2 each."""
+    return max(2, -(-EMBEDDED_DB_CONNECTIONS // replicas))
+
+
 class LocalStack:
     """db + redis + ``api-1..N`` + balancer on this machine; a context manager.
 
@@ -267,6 +279,8 @@ class LocalStack:
         )
         if port is not None:
             env["PORT"] = str(port)
+        if "db" in self._procs and "MONGODB_POOL_SIZE" not in env:
+            env["MONGODB_POOL_SIZE"] = str(embedded_pool_size(self.config.replicas))
         env.update(self.config.env)
         return env
 

@@ -225,12 +225,24 @@ def _kill_group_members(pgid: int) -> None:
                 os.kill(proc.pid, signal.SIGKILL)
 
 
+# A cap on the cache's memory: every write orphans its user's entries until their TTL, so Redis
+# grows with the write rate x CACHE_TTL. volatile-ttl evicts the keys nearest their expiry first:
+# cache entries (CACHE_TTL), then rate-limit windows, never a user's version counter before the
+# entries it guards (its TTL is days) — evicting a counter could bring an older entry back.
+REDIS_MEMORY = ("--maxmemory", "256mb", "--maxmemory-policy", "volatile-ttl")
+SECANTUS_LAUNCHER = Path(__file__).with_name("secantus_launcher.py")
+
+
 def start_secantusd(
     work_dir: Path, port: int | None = None, host: str = "127.0.0.1", timeout: float = 30.0
 ) -> tuple[ManagedProcess, str]:
-    """Start SecantusDB on a free port with its data in ``work_dir``; return it and its URI."""
-    binary = find_secantusd()
-    if binary is None:
+    """Start SecantusDB on a free port with its data in ``work_dir``; return it and its URI.
+
+    It runs through :mod:`harness.stack.secantus_launcher`, which patches SecantusDB 0.7's
+    hazard-pointer stall and its retryable-write decay (BENCHMARKS.md, "The embedded database");
+    the same command line as ``secantusd-py``.
+    """
+    if find_secantusd() is None:
         raise ComponentError("db", "secantusd-py not found: pip install secantusdb")
     port = port or free_port(host)
     data = work_dir / "db-data"
@@ -238,7 +250,8 @@ def start_secantusd(
     proc = ManagedProcess(
         "db",
         [
-            str(binary),
+            sys.executable,
+            str(SECANTUS_LAUNCHER),
             "--host",
             host,
             "--port",
@@ -284,6 +297,7 @@ def start_redis(
             "yes",
             "--loglevel",
             "warning",
+            *REDIS_MEMORY,
         ],
         log_path=work_dir / "logs" / "redis.log",
         cwd=work_dir,

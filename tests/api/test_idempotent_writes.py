@@ -173,7 +173,7 @@ def test_an_update_retried_after_it_was_applied_answers_200_with_the_updated_tas
     task = create(api, headers, title="before")
     updates = received(mongo, "update")
 
-    with retried(mongo, "findAndModify"):
+    with retried(mongo, "update"):
         response = api.client.patch(
             f"/api/tasks/{task['id']}", json={"title": "after", "status": "done"}, headers=headers
         )

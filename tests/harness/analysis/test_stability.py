@@ -73,3 +73,12 @@ def test_the_gate_fails_an_unstable_run_and_says_why(tmp_path: Path, capsys: obj
     assert code == 1
     assert "stability" in out.out
     assert "db went idle at 25 s" in out.out + out.err
+
+
+def test_memory_is_read_at_the_start_and_the_end_of_the_steady_window(tmp_path: Path) -> None:
+    summary = summarise_phase(load_run(make_run(tmp_path, [_phase(1)]))[0])
+
+    by_component = {m.component: m for m in summary.memory}
+    assert set(by_component) == {"db", "redis", "nginx", "generator", "api-1"}
+    assert by_component["db"].start_bytes == 50 << 20  # the synthetic run's flat 50 MB
+    assert by_component["db"].growth_bytes == 0
