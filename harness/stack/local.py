@@ -61,9 +61,9 @@ def api_argv(
 
 
 # The embedded database runs one command at a time (its launcher serialises them; it is one
-# Python process anyway): past ~8 connections in all, more only add waiting threads to it
+# Python process anyway): past ~4 connections in all, more only add waiting threads to it
 # (BENCHMARKS.md, "The embedded database"). A real MongoDB keeps the production pool of 50.
-EMBEDDED_DB_CONNECTIONS = 8
+EMBEDDED_DB_CONNECTIONS = 4
 
 
 def embedded_pool_size(replicas: int) -> int:
