@@ -14,28 +14,40 @@ from harness.analysis.windows import Window, in_windows, started_in
 BLOCK_S = 5.0  # block length for noise estimates (gates) and time series
 
 
+SERIES_COLUMNS = ["t", "rps", "ok_rps", "error_pct", "p50_ms", "p95_ms", "p99_ms"]
+
+
 def request_series(phase: PhaseData, bin_s: float) -> pd.DataFrame:
-    """Per-bin rate, error % and latency percentiles (successes only) over the whole phase."""
+    """Per bin over the whole phase: requests started per second (``rps``), successful answers
+    per second by when they came (``ok_rps``: what the service delivered, as the stability
+    rules count it), error % and latency percentiles of the successes started in the bin. Every
+    bin is there, also one in which nothing started or finished (a stall reads as zero, not as
+    a line drawn across it)."""
     req = phase.requests
     if req.empty:
-        return pd.DataFrame(columns=["t", "rps", "error_pct", "p50_ms", "p95_ms", "p99_ms"])
-    bins = np.floor(req["t"].to_numpy() / bin_s).astype(np.int64)
-    frame = req.assign(bin=bins)
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    started = np.floor(req["t"].to_numpy() / bin_s).astype(np.int64)
+    ok = req["ok"].to_numpy()
+    answered = np.floor((req["t"] + req["latency_ms"] / 1000.0).to_numpy()[ok] / bin_s)
+    first, last = int(started.min()), int(max(started.max(), answered.max(initial=0)))
     rows = []
-    for _, part in frame.groupby("bin", sort=True):
-        ok = part[part["ok"]]
-        p50, p95, p99 = latency_percentiles(ok[LATENCY])
+    groups = dict(iter(req.assign(bin=started).groupby("bin", sort=True)))
+    delivered = np.bincount(answered.astype(np.int64) - first, minlength=last - first + 1)
+    for b in range(first, last + 1):
+        part = groups.get(b, req.iloc[0:0])
+        p50, p95, p99 = latency_percentiles(part[part["ok"]][LATENCY])
         rows.append(
             {
-                "t": float(part["bin"].iloc[0]) * bin_s,
+                "t": float(b) * bin_s,
                 "rps": len(part) / bin_s,
-                "error_pct": 100.0 * float((~part["ok"]).mean()),
+                "ok_rps": float(delivered[b - first]) / bin_s,
+                "error_pct": 100.0 * float((~part["ok"]).mean()) if len(part) else math.nan,
                 "p50_ms": p50,
                 "p95_ms": p95,
                 "p99_ms": p99,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SERIES_COLUMNS)
 
 
 def cpu_series(phase: PhaseData) -> pd.DataFrame:

@@ -77,15 +77,23 @@ def latency_series(a: Analysis) -> dict[str, list[StageSummary]]:
 def _timeline_image(phase: PhaseData, label: str, slug: str) -> Image:
     duration = float(phase.requests["t"].max()) if len(phase.requests) else 0.0
     bin_s = 1.0 if duration < 120 else 5.0
-    fig, ax = plots.new_figure(8, 3.5)
+    series = request_series(phase, bin_s)
+    fig, (top, bottom) = plots.new_figure_rows(2, 8, 3.0)
+    plots.throughput_over_time(
+        top, series, phase.windows, f"{label}: throughput over time ({bin_s:g} s bins)"
+    )
     plots.p95_and_errors_over_time(
-        ax,
-        request_series(phase, bin_s),
+        bottom,
+        series,
         phase.windows,
-        f"{label}: p95 latency and errors over time ({bin_s:g} s bins)",
+        "p95 latency and errors",
         slo_thresholds(phase.scenario).get("p95_ms"),
     )
-    return Image(f"timeline-{slug}.png", f"{label}: p95 and errors over time", plots.png_bytes(fig))
+    return Image(
+        f"timeline-{slug}.png",
+        f"{label}: throughput, p95 and errors over time",
+        plots.png_bytes(fig),
+    )
 
 
 def _cpu_image(phase: PhaseData, label: str, slug: str) -> Image:

@@ -37,6 +37,19 @@ def new_figure(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
+def new_figure_rows(
+    rows: int, width: float = 8.0, height: float = 3.0
+) -> tuple[Figure, list[Axes]]:
+    """``rows`` axes stacked, sharing the time axis, ``height`` inches each."""
+    fig = Figure(figsize=(width, height * rows), dpi=100)
+    fig.subplots_adjust(
+        left=0.09, right=0.91, top=1 - 0.35 / (height * rows), bottom=0.6 / (height * rows),
+        hspace=0.45,
+    )  # fmt: skip
+    first = fig.add_subplot(rows, 1, 1)
+    return fig, [first, *(fig.add_subplot(rows, 1, i, sharex=first) for i in range(2, rows + 1))]
+
+
 def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})  # no URL in the file
@@ -154,6 +167,21 @@ def _load(stage: StageSummary) -> float:
     if offered and stage.achieved_rps >= RATE_TOLERANCE * offered:
         return offered
     return stage.achieved_rps
+
+
+def throughput_over_time(
+    ax: Axes, series: pd.DataFrame, windows: Sequence[Window], title: str
+) -> None:
+    """Requests started per second and successful answers per second, per time bin: a collapse
+    or a stall shows as the second line falling to the floor."""
+    shade_windows(ax, windows)
+    ax.plot(series["t"], series["rps"], "-", color="C7", linewidth=1, label="requests sent")
+    ax.plot(series["t"], series["ok_rps"], "-", color="C2", label="successful answers")
+    ax.set_ylabel("per second")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title)
 
 
 def p95_and_errors_over_time(
