@@ -53,14 +53,20 @@ def _episodes(phase: PhaseData) -> list[Instability]:
     windows = [(w.start_s, w.end_s) for w in phase.windows]
     found = []
     for episode in _merged(stability.episodes(phase.samples.records, windows, phase.run_start)):
-        idle = idle_component(phase.resources, episode.start_s, episode.end_s, windows)
+        fault = faulted_component(phase.manifest.get("faults"), episode.start_s, episode.end_s)
+        idle = (
+            fault[0]
+            if fault
+            else idle_component(phase.resources, episode.start_s, episode.end_s, windows)
+        )
         who = f"{idle} went idle at" if idle else "at"
+        cause = f" (the scenario {fault[1]} it at {fault[2]:.0f} s)" if fault else ""
         found.append(
             Instability(
                 episode.kind,
                 episode.start_s,
                 idle,
-                f"{who} {episode.start_s:.0f} s while {episode.waiting} requests waited, "
+                f"{who} {episode.start_s:.0f} s{cause} while {episode.waiting} requests waited, "
                 f"{'no request was answered for' if episode.kind == 'stall' else 'for'} "
                 f"{episode.duration_s:.0f} s; throughput fell from {episode.before_rps:.0f} to "
                 f"{episode.during_rps:.0f} successful req/s",
@@ -80,6 +86,33 @@ def _merged(episodes: list[stability.Episode]) -> list[stability.Episode]:
             continue
         out.append(episode)
     return out
+
+
+FAULT_VERBS = {"stop": "stopped", "kill": "killed", "restart": "restarted"}
+FAULT_LEAD_S = 5.0  # an episode starts at a bin edge: up to one bin before its fault began
+
+
+def faulted_component(
+    faults: object, start_s: float, end_s: float
+) -> tuple[str, str, float] | None:
+    """``(component, verb, at_s)`` of the scenario's fault that was acting when the episode began
+    (from the manifest's ``faults``, seconds from the load start like the episode), if any.
+
+    A scripted fault is the certain cause: a stopped database and the API waiting on it both go
+    idle, and the resource samples alone cannot tell which went first."""
+    if not isinstance(faults, list):
+        return None
+    for fault in faults:
+        if not isinstance(fault, dict) or fault.get("error") or fault.get("started_s") is None:
+            continue
+        began = float(fault["started_s"])
+        ended = fault.get("ended_s")
+        if began <= min(start_s + FAULT_LEAD_S, end_s) and (
+            ended is None or float(ended) >= start_s
+        ):
+            verb = FAULT_VERBS.get(str(fault.get("action")), "faulted")
+            return str(fault.get("component")), verb, began
+    return None
 
 
 def idle_component(

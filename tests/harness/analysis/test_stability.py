@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from harness.analysis.capacity import analyse
@@ -39,6 +40,49 @@ def test_a_stopped_database_is_named_with_the_time_it_went_idle(tmp_path: Path) 
     assert event.message.startswith("db went idle at 25 s while ")
     assert "throughput fell from 200 to 0" in event.message
     assert summary.slo_status == "FAIL"
+
+
+def _busy_api_goes_idle() -> PhaseSpec:
+    """Every service component idles from 25 s for 15 s; the API was the busiest before."""
+    cpu = {"db": 60.0, "redis": 5.0, "nginx": 5.0, "generator": 30.0, "api-1": 90.0}
+    outage = (25.0, 15.0)
+    return PhaseSpec(name="r1-cache-on", replicas=1, cpu=cpu, outage=outage, **STEADY)  # type: ignore[arg-type]
+
+
+def _with_fault(run: Path, fault: dict[str, object]) -> Path:
+    (manifest_path,) = run.glob("*/manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["faults"] = [fault]
+    manifest_path.write_text(json.dumps(manifest))
+    return run
+
+
+def test_the_scenarios_fault_names_the_component_when_the_samples_cannot(tmp_path: Path) -> None:
+    # A stopped database leaves the API idle too, and the API was the busier one before: the
+    # resource samples alone blame it (the next test). The manifest says what the scenario did.
+    api_idle = _busy_api_goes_idle()
+    stop_db = {"action": "stop", "component": "db", "at_s": 25.0, "duration_s": 15.0}
+    run = _with_fault(
+        make_run(tmp_path, [api_idle]), {**stop_db, "started_s": 25.1, "ended_s": 40.0}
+    )
+
+    (event,) = summarise_phase(load_run(run)[0]).instabilities
+
+    assert event.component == "db"
+    assert event.message.startswith("db went idle at 25 s (the scenario stopped it at 25 s) while ")
+
+
+def test_a_fault_over_before_the_episode_is_not_its_cause(tmp_path: Path) -> None:
+    api_idle = _busy_api_goes_idle()
+    earlier = {"action": "stop", "component": "db", "at_s": 8.0, "duration_s": 5.0}
+    run = _with_fault(
+        make_run(tmp_path, [api_idle]), {**earlier, "started_s": 8.0, "ended_s": 13.0}
+    )
+
+    (event,) = summarise_phase(load_run(run)[0]).instabilities
+
+    assert event.component == "api-1"
+    assert event.message.startswith("api-1 went idle at 25 s while ")
 
 
 def test_a_component_that_dies_is_unstable(tmp_path: Path) -> None:
