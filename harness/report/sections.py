@@ -55,7 +55,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
         ),
         Section(
             "timeline",
-            "p95 and errors over time",
+            "Throughput, p95 and errors over time",
             images=images["timeline"],
             notes=["The green band is the steady window the numbers above come from."],
         ),
