@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         "env": settings.app_env,
                         "cache": services.cache.enabled,
                         "rate_limit": services.limiter.enabled,
+                        "indexes": settings.mongodb_indexes,
+                        "compression": settings.compression,
                     },
                 )
                 yield
@@ -88,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     # Added innermost first: the edge middleware is the outermost (it sees every answer).
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    if settings.compression:
+        app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.origins:
         app.add_middleware(
             CORSMiddleware,

@@ -91,13 +91,16 @@ def _redis_client(url: str, settings: Settings) -> Redis:
     )
 
 
-async def _ensure_indexes(users: UsersRepository, tasks: TasksRepository) -> None:
-    """Create the strategy's indexes; if the database is not up yet, keep trying in the
-    background rather than refuse to start."""
+async def _ensure_indexes(
+    users: UsersRepository, tasks: TasksRepository, *, secondary: bool
+) -> None:
+    """Create the unique email index and, with ``secondary`` (MONGODB_INDEXES), the strategy's
+    secondary ones; if the database is not up yet, keep trying in the background rather than
+    refuse to start."""
     while True:
         try:
             await users.ensure_indexes()
-            await tasks.ensure_indexes()
+            await tasks.ensure_indexes(secondary=secondary)
         except (ApiError, PyMongoError) as exc:
             log.warning("could not create indexes yet (%s); retrying", type(exc).__name__)
             await asyncio.sleep(_INDEX_RETRY_SECONDS)
@@ -137,7 +140,7 @@ async def open_services(
         # Unknown users are checked against this, so they cost what a wrong password costs.
         dummy_hash=await hash_password("not-a-real-password", settings.bcrypt_rounds),
     )
-    indexes = asyncio.create_task(_ensure_indexes(users, tasks))
+    indexes = asyncio.create_task(_ensure_indexes(users, tasks, secondary=settings.mongodb_indexes))
     services.background.add(indexes)
     indexes.add_done_callback(services.background.discard)
     try:

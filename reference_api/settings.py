@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     mongodb_uri: str = "mongodb://127.0.0.1:27017/primo"
     mongodb_pool_size: int = Field(default=50, ge=1, le=1000)
     mongodb_timeout_ms: int = Field(default=2000, ge=100, le=60000)
+    # The strategy's secondary indexes ({user, status}, {user, createdAt: -1}, {user, priority},
+    # text on title + description); off only to measure what they buy. _id and the unique email
+    # index always exist.
+    mongodb_indexes: bool = True
 
     redis_url: str = ""
     redis_host: str = ""
@@ -53,6 +57,7 @@ class Settings(BaseSettings):
 
     allowed_origins: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    compression: bool = True  # gzip for answers of 1 KiB or more, when the client accepts it
 
     rate_limit_enabled: bool = True
     rate_limit_window: float = Field(default=15.0, gt=0)

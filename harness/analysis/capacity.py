@@ -13,6 +13,7 @@ from typing import Literal
 
 from harness.analysis.load import PhaseData, load_run
 from harness.analysis.pricing import PriceTable
+from harness.analysis.steps import is_named
 from harness.analysis.summary import PhaseSummary, StageSummary, summarise_phase
 from harness.analysis.usl import USLFit, fit_usl, replicas_for_cpu_target
 from harness.analysis.validity import slo_thresholds
@@ -117,6 +118,7 @@ def analyse(
         raise BadInputError("no run directory given")
     phases = [p for d in run_dirs for p in load_run(Path(d))]
     summaries = [summarise_phase(phase) for phase in phases]
+    named = {f"{p.run}/{p.name}" for p in phases if is_named(p)}
     knees = {k.key: k for p, s in zip(phases, summaries, strict=True) if (k := find_knee(p, s))}
     groups, members, excluded = _group(summaries, knees)
     plans = [
@@ -128,6 +130,7 @@ def analyse(
             cores_per_replica,
             price,
             excluded=excluded[label],
+            named=all(s.key in named for s in members[label]),
         )
         for label in groups
     ]
@@ -202,12 +205,13 @@ def plan_capacity(
     price: PriceTable | None,
     *,
     excluded: Sequence[str] = (),
+    named: bool = False,
 ) -> CapacityPlan:
     """Replicas for ``target_rate`` from the USL fit of ``points`` (replicas, successful req/s of
     the valid phases) and from the API CPU per successful request at the autoscaling target."""
     fit = fit_usl(points)
     scenario = members[0].scenario if members else "SCENARIO"
-    replicas_usl, note = _usl_replicas(fit, target_rate, scenario)
+    replicas_usl, note = _usl_replicas(fit, target_rate, scenario, named=named)
     valid = [s for s in members if s.usable]
     database_bound = any(s.database_bound for s in (valid or members))
     offered_bound = bool(valid) and all(
@@ -248,8 +252,11 @@ def plan_capacity(
     return plan
 
 
-def _usl_replicas(fit: USLFit | None, target_rate: float, scenario: str) -> tuple[int | None, str]:
-    """Replicas for the target by the fit, and the fit's note, or why there is no answer."""
+def _usl_replicas(
+    fit: USLFit | None, target_rate: float, scenario: str, *, named: bool = False
+) -> tuple[int | None, str]:
+    """Replicas for the target by the fit, and the fit's note, or why there is no answer.
+    ``named``: the phases are a scenario's [[phases]], which ``--replicas`` cannot sweep."""
     if fit is None:
         return None, "no usable throughput measurement"
     if not fit.converged:
@@ -257,10 +264,15 @@ def _usl_replicas(fit: USLFit | None, target_rate: float, scenario: str) -> tupl
     if fit.replica_counts < MIN_REPLICA_COUNTS:
         # One or two replica counts cannot show where scaling bends: no answer from them alone.
         counts = sorted({n for n, _ in fit.points})
+        more = ",".join(map(str, suggest_replicas(counts)))
+        how = (
+            f"give {scenario} [[phases]] that differ only in replicas ({more})"
+            if named
+            else f"run `capacity run {scenario} --replicas {more}`"
+        )
         return None, (
             f"{len(counts)} replica count(s) measured ({', '.join(map(str, counts))}): too few to "
-            f"fit the scalability curve; run `capacity run {scenario} --replicas "
-            f"{','.join(map(str, suggest_replicas(counts)))}` to find out"
+            f"fit the scalability curve; {how} to find out"
         )
     replicas = fit.replicas_for(target_rate)
     if replicas is None:

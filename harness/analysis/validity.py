@@ -152,7 +152,7 @@ def _few_samples(s: PhaseSummary) -> str:
 
 
 def _shared_socket(s: PhaseSummary) -> str:
-    if s.balancer != "shared-socket":
+    if s.balancer != "shared-socket" or s.lb == "shared-socket":  # asked for, not a fallback
         return ""
     return (
         "the balancer fell back to a shared listening socket (nginx was not found): the "

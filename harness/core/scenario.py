@@ -1,8 +1,9 @@
 """Scenarios: one TOML file per load test, validated by one schema.
 
-A scenario says which topologies to run (``[stack]``), how much data to seed (``[data]``), the
-load model and its stages (``[load]``), the request mix (``[mix]``), the service levels
-(``[slo]``), API settings for the stack (``[env]``) and faults to inject (``[[faults]]``).
+A scenario says which topologies to run (``[stack]``: a replicas × cache sweep, or named
+``[[phases]]``, :mod:`harness.core.phases`), how much data to seed (``[data]``), the load model
+and its stages (``[load]``), the request mix (``[mix]``), the service levels (``[slo]``), API
+settings for the stack (``[env]``) and faults to inject (``[[faults]]``).
 Durations are written ``"30s"``, ``"2m"``, ``"1h"`` (or a number of seconds). Every model
 forbids unknown keys, so a typo fails before any load with one line naming the file and the field.
 
@@ -28,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.core.phases import NamedPhase, check_phases, env_as_strings
 from harness.core.topology import Balancer
 from harness.core.workload import ENDPOINTS
 from harness.errors import BadInputError
@@ -242,7 +244,7 @@ class Fault(_Model):
         return self.replicas is None or replicas in self.replicas
 
 
-def _check_faults(faults: list[Fault], load: Load, stack: Stack) -> None:
+def _check_faults(faults: list[Fault], load: Load, replica_counts: list[int]) -> None:
     """Every fault happens inside the load, on a component its phases have."""
     for i, fault in enumerate(faults):
         if fault.at_s >= load.duration_s:
@@ -257,7 +259,7 @@ def _check_faults(faults: list[Fault], load: Load, stack: Stack) -> None:
             )
         if fault.component.startswith("api-"):
             replica = int(fault.component.removeprefix("api-"))
-            fewest = min(fault.replicas or stack.replicas)
+            fewest = min(fault.replicas or replica_counts)
             if replica > fewest:
                 raise ValueError(
                     f"faults[{i}].component: {fault.component} does not exist at {fewest} "
@@ -278,6 +280,7 @@ class Scenario(_Model):
     slo: Slo = Slo()
     env: dict[str, str] = Field(default_factory=dict)
     faults: list[Fault] = Field(default_factory=list)
+    phases: list[NamedPhase] = Field(default_factory=list)
 
     @field_validator("mix")
     @classmethod
@@ -289,23 +292,25 @@ class Scenario(_Model):
     @field_validator("env", mode="before")
     @classmethod
     def _env_as_strings(cls, env: Any) -> Any:
-        if isinstance(env, dict):
-            return {
-                key: (str(value).lower() if isinstance(value, bool) else str(value))
-                if isinstance(value, str | int | float | bool)
-                else value
-                for key, value in env.items()
-            }
-        return env
+        return env_as_strings(env)
 
     def api_env(self) -> dict[str, str]:
         """The API settings every replica runs this scenario's load with: ``LOAD_ENV``, then the
         scenario's ``[env]``. ``capacity run`` and ``capacity up --scenario`` both apply it."""
         return {**LOAD_ENV, **self.env}
 
+    def phase_env(self, phase: NamedPhase) -> dict[str, str]:
+        """A named phase's API settings: :meth:`api_env`, its ``env``, then its own fields."""
+        return {**self.api_env(), **phase.env, **phase.settings()}
+
+    def replica_counts(self) -> list[int]:
+        """The replica counts the runner plans: of ``[[phases]]`` if any, else ``[stack]``'s."""
+        return [p.replicas for p in self.phases] or list(self.stack.replicas)
+
     @model_validator(mode="after")
-    def _faults_fit(self) -> Scenario:
-        _check_faults(self.faults, self.load, self.stack)
+    def _phases_and_faults_fit(self) -> Scenario:
+        check_phases(self.phases, self.stack.model_fields_set, self.env)
+        _check_faults(self.faults, self.load, self.replica_counts())
         return self
 
     def faults_for(self, replicas: int) -> list[Fault]:

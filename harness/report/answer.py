@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from harness.analysis.budget import budget
 from harness.analysis.capacity import (
@@ -13,8 +13,11 @@ from harness.analysis.capacity import (
     CapacityPlan,
     Knee,
 )
+from harness.analysis.steps import Setup
+from harness.analysis.steps import setups as phase_setups
 from harness.analysis.summary import PhaseSummary
 from harness.core import slo
+from harness.report.steps import setup_text
 from harness.report.tables import Table, fmt
 
 HOST_SATURATED = 0.85  # share of the host's cores in use: the machine itself is the limit
@@ -28,11 +31,12 @@ def headline(a: Analysis) -> str:
     left_out = _left_out(a.summaries)
     if not usable:
         return f"No phase measured a capacity: {left_out}. The warnings below say why."
+    setups = phase_setups(a.phases)
     best = max(usable, key=lambda s: s.ok_rps)
     errors = f" and {best.error_pct:.2f} % errors" if best.error_pct > 0 else ""
     text = (
-        f"With {_topology(best)}, the service held {best.ok_rps:,.0f} successful req/s at p95 "
-        f"{best.p95_ms:,.0f} ms{errors}."
+        f"With {_topology(best, setups)}, the service held {best.ok_rps:,.0f} successful req/s "
+        f"at p95 {best.p95_ms:,.0f} ms{errors}."
     )
     target = f"{a.target_rate:,.0f} req/s"
     meets = [
@@ -41,8 +45,10 @@ def headline(a: Analysis) -> str:
         if s.slo_status == "PASS" and s.ok_rps >= slo.RATE_TOLERANCE * a.target_rate
     ]
     if meets:
-        first = min(meets, key=lambda s: (s.replicas, s.cache))
-        text += f" It reaches {target} within its SLO with {_topology(first)}."
+        # named phases are cumulative steps: the first one that reaches the target, in order
+        named = all(s.key in setups and setups[s.key].named for s in meets)
+        first = meets[0] if named else min(meets, key=lambda s: (s.replicas, s.cache))
+        text += f" It reaches {target} within its SLO with {_topology(first, setups)}."
     else:
         text += f" It does not reach {target} within its SLO in this run: {limit(best, a)}."
     if left_out:
@@ -50,7 +56,11 @@ def headline(a: Analysis) -> str:
     return text
 
 
-def _topology(s: PhaseSummary) -> str:
+def _topology(s: PhaseSummary, setups: Mapping[str, Setup]) -> str:
+    """``2 replicas and the cache``; a named phase by its name and all it runs with."""
+    setup = setups.get(s.key)
+    if setup is not None and setup.named:
+        return f"{s.phase} ({setup_text(setup)})"
     replicas = f"{s.replicas} replica{'s' if s.replicas != 1 else ''}"
     return f"{replicas} and {'the cache' if s.cache else 'no cache'}"
 

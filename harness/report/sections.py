@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from harness.analysis.budget import budget
 from harness.analysis.capacity import CPU_TARGET, Analysis
 from harness.analysis.costs import CostTable, cost_table
+from harness.analysis.steps import PhaseStep, phase_steps
 from harness.core import slo
 from harness.report.answer import knee_text
 from harness.report.budget import budget_sentence, budget_table
 from harness.report.images import Image
+from harness.report.steps import step_sentence, step_table
 from harness.report.tables import (
     UNATTRIBUTED,
     Table,
@@ -39,8 +41,10 @@ class Section:
 def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]:
     comparison = [_comparison_section(a)] if a.comparisons else []
     costs = [c for phase in a.phases if (c := cost_table(phase)) is not None]
+    steps = phase_steps(a.phases, a.summaries)
     return [
         _phases_section(a),
+        *([_steps_section(a, steps)] if steps else []),  # only runs of named [[phases]]
         *comparison,
         Section("endpoints", "Per endpoint", tables=endpoint_tables(a)),
         *([_costs_section(costs)] if costs else []),  # only phases that measured their costs
@@ -84,6 +88,22 @@ def _phases_section(a: Analysis) -> Section:
     )
     return Section(
         "phases", "Phase comparison", notes=[how_to_read, *db_notes], tables=[phase_table(a)]
+    )
+
+
+def _steps_section(a: Analysis, steps: list[PhaseStep]) -> Section:
+    how_to_read = (
+        "Each of the scenario's [[phases]] against the one before it, on the same load: what "
+        "the step changed, successful req/s, p95 over successful requests, and the service "
+        "components' CPU (db, redis, api, nginx) per request, all from the steady window; × is "
+        "after over before. A phase that is unstable or INVALID is compared, but its numbers "
+        "are not a capacity: the step is flagged and the phase left out of the answer."
+    )
+    return Section(
+        "steps",
+        "Phase over phase",
+        notes=[how_to_read, *(step_sentence(s) for s in steps)],
+        tables=[step_table(steps, with_run=len(a.runs) > 1)],
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness._files import utc_now
 from harness.analysis.capacity import CPU_TARGET, Analysis, CapacityPlan
+from harness.analysis.steps import phase_steps, step_record
 from harness.core.checks import jsonable
 
 SUMMARY_SCHEMA = "primo-capacity/summary/v1"
@@ -30,6 +31,9 @@ def summary_document(a: Analysis) -> dict[str, Any]:
         "comparisons": [asdict(c) for c in a.comparisons],
         "warnings": a.warnings,
     }
+    steps = phase_steps(a.phases, a.summaries)
+    if steps:  # a run of named [[phases]] only
+        doc["phase_over_phase"] = [step_record(s) for s in steps]
     # JSON has no NaN or infinity.
     safe: dict[str, Any] = jsonable(doc)
     return safe

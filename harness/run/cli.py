@@ -42,6 +42,10 @@ def load_scenario_with_path(name_or_path: str) -> tuple[Scenario, Path]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     scenario, path = load_scenario_with_path(args.scenario)
+    if scenario.phases and args.lb:
+        raise BadInputError(
+            f"--lb: scenario {scenario.name!r} runs its own [[phases]]; set their lb in its file"
+        )
     phases = plan_phases(
         scenario,
         parse_replicas(args.replicas) if args.replicas else None,
@@ -73,10 +77,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--replicas", help="replica counts, e.g. 1,2,4 (default: the scenario's)")
-    parser.add_argument("--cache", help="on, off or on,off (default: the scenario's)")
+    sweep = "; not for a scenario with [[phases]]"
+    parser.add_argument(
+        "--replicas", help=f"replica counts, e.g. 1,2,4 (default: the scenario's{sweep})"
+    )
+    parser.add_argument("--cache", help=f"on, off or on,off (default: the scenario's{sweep})")
     parser.add_argument("--backend", choices=BACKENDS, default="local")
-    parser.add_argument("--lb", choices=BALANCERS, default=None)
+    parser.add_argument("--lb", choices=BALANCERS, default=None, help=f"balancer{sweep}")
     parser.add_argument(
         "--processes", type=int, default=1, help="Locust generator processes (default 1)"
     )

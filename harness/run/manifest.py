@@ -12,10 +12,13 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
@@ -38,6 +41,9 @@ class Topology:
     lb: Balancer
     backend: Backend
     balancer: str | None = None  # what ``lb`` resolved to, once the stack is up
+    indexes: bool = True  # the strategy's secondary indexes (MONGODB_INDEXES)
+    compression: bool = True  # the API's gzip (COMPRESSION)
+    env: dict[str, str] = field(default_factory=dict)  # the API's settings, secrets redacted
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class SeedInfo:
     users: int
     tasks_per_user: int
     seed_seconds: float
+    indexes: list[str] | None = None  # "collection.index" once seeded: what the phase ran with
 
 
 @dataclass
@@ -83,6 +90,8 @@ class Manifest:
     error: str = ""
     faults: list[FaultRecord] | None = None  # the scenario's [[faults]] here, as they happened
     endpoint_costs: str | None = None  # its file name, once the API's costs were written
+    plan: Literal["phases"] | None = None  # "phases": one of the scenario's [[phases]]
+    description: str = ""  # a named phase's
 
     def finish(self, status: PhaseOutcome, locust_exit_code: int | None, error: str) -> None:
         self.finished = utc_now()
@@ -118,6 +127,10 @@ class Manifest:
             out["faults"] = [fault.to_dict() for fault in self.faults]
         if self.endpoint_costs is not None:
             out["endpoint_costs"] = self.endpoint_costs
+        if self.plan is not None:
+            out["plan"] = self.plan
+        if self.description:
+            out["description"] = self.description
         return out
 
     def write(self, directory: Path) -> None:
@@ -159,6 +172,31 @@ class RunRecord:
 
 
 # --- provenance: where the numbers were measured ----------------------------------------------
+_SECRET_KEY = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY($|_)", re.I)
+REDACTED = "<redacted>"
+
+
+def redacted(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the values of secret-looking keys, and passwords in URLs, replaced."""
+    out = {}
+    for key, value in env.items():
+        if _SECRET_KEY.search(key):
+            out[key] = REDACTED
+            continue
+        out[key] = _without_password(value)
+    return out
+
+
+def _without_password(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        if not parts.password:
+            return value
+    except ValueError:  # not a URL at all
+        return value
+    return urlunsplit(parts._replace(netloc=f"{REDACTED}@{parts.netloc.rsplit('@', 1)[-1]}"))
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(

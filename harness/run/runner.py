@@ -1,6 +1,8 @@
 """A run: one phase per topology — stack up, seed, Locust headless, stack down.
 
-A phase is a (replicas, cache) pair. Each writes into its own directory (layout in
+A phase is a (replicas, cache) pair of the scenario's sweep, or one of its named ``[[phases]]``
+(a topology plus API settings, :mod:`harness.core.phases`), run in the order written. Each
+starts a stack of its own, with a fresh database, and writes into its own directory (layout in
 docs/architecture.md): Locust's CSV/JSON/HTML, the exact samples, the verdict Locust printed,
 resource samples of every component and of the generator, what each endpoint cost the API in the
 steady windows (:mod:`harness.run.scrape`), the components' logs and a manifest
@@ -19,6 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.core.phases import COMPRESSION_SETTING, INDEXES_SETTING, NamedPhase, setting_flag
 from harness.core.scenario import Scenario
 from harness.core.topology import Backend, Balancer
 from harness.errors import BadInputError, HarnessError
@@ -34,6 +37,7 @@ from harness.run.manifest import (
     git_commit,
     host_info,
     package_versions,
+    redacted,
 )
 from harness.run.scrape import COSTS_FILE, CostScraper, Targets
 from harness.run.seed import seed
@@ -42,12 +46,42 @@ from harness.stack import Stack, StackConfig, open_stack
 
 @dataclass(frozen=True)
 class Phase:
+    """What one phase runs: a sweep's (replicas, cache), or a named phase with its settings.
+
+    ``indexes`` and ``compression`` are what the API runs with (for a sweep, as the scenario's
+    ``[env]`` says; on by default); ``env`` is a named phase's complete API settings, ``lb`` its
+    balancer (None: the run's).
+    """
+
     replicas: int
     cache: bool
+    indexes: bool = True
+    compression: bool = True
+    label: str = ""  # a named phase's name; a sweep's phases are named by their topology
+    description: str = ""
+    lb: Balancer | None = None
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
-        return f"r{self.replicas}-cache-{'on' if self.cache else 'off'}"
+        return self.label or f"r{self.replicas}-cache-{'on' if self.cache else 'off'}"
+
+    @property
+    def named(self) -> bool:
+        return bool(self.label)
+
+    @classmethod
+    def of(cls, phase: NamedPhase, scenario: Scenario) -> Phase:
+        return cls(
+            replicas=phase.replicas,
+            cache=phase.cache,
+            indexes=phase.indexes,
+            compression=phase.compression,
+            label=phase.name,
+            description=phase.description,
+            lb=phase.lb,
+            env=tuple(scenario.phase_env(phase).items()),
+        )
 
 
 @dataclass
@@ -63,10 +97,36 @@ class PhaseResult:
 def plan_phases(
     scenario: Scenario, replicas: list[int] | None, cache: list[bool] | None
 ) -> list[Phase]:
-    """Cache off before on, fewer replicas first: the order a reviewer reads the table in."""
+    """Named ``[[phases]]`` in the order written (they are cumulative steps). A sweep: cache off
+    before on, fewer replicas first: the order a reviewer reads the table in.
+
+    ``replicas`` and ``cache`` override a sweep's; a scenario with ``[[phases]]`` refuses them
+    (its phases are its topology)."""
+    if scenario.phases:
+        if replicas is not None or cache is not None:
+            flag = "--replicas" if replicas is not None else "--cache"
+            raise BadInputError(
+                f"{flag}: scenario {scenario.name!r} runs its own [[phases]]; change them "
+                "in its file instead"
+            )
+        return [Phase.of(phase, scenario) for phase in scenario.phases]
     reps = replicas or list(scenario.stack.replicas)
     caches = cache if cache is not None else list(scenario.stack.cache)
-    return [Phase(r, c) for c in sorted(set(caches)) for r in sorted(set(reps))]
+    env = scenario.api_env()
+    indexes = setting_flag(env, INDEXES_SETTING)
+    compression = setting_flag(env, COMPRESSION_SETTING)
+    return [
+        Phase(r, c, indexes, compression) for c in sorted(set(caches)) for r in sorted(set(reps))
+    ]
+
+
+def _settings(phase: Phase) -> str:
+    """``2 replica(s), cache on, indexes on, gzip on``: what the console says a phase runs."""
+    on = {True: "on", False: "off"}
+    return (
+        f"{phase.replicas} replica(s), cache {on[phase.cache]}, indexes {on[phase.indexes]}, "
+        f"gzip {on[phase.compression]}"
+    )
 
 
 def run_id(scenario: Scenario, now: dt.datetime | None = None) -> str:
@@ -167,22 +227,29 @@ class Runner:
             scenario=self.scenario.name,
             scenario_file=str(self.scenario_path),
             phase=phase.name,
-            topology=Topology(phase.replicas, phase.cache, self.lb, self.backend),
+            topology=Topology(
+                phase.replicas,
+                phase.cache,
+                self._lb(phase),
+                self.backend,
+                indexes=phase.indexes,
+                compression=phase.compression,
+                env=redacted(self._api_env(phase)),
+            ),
             target_rate=self.scenario.target_rate,
             load=LoadInfo(self.scenario.load.model, self.processes),
             git_commit=git_commit(),
             host=host_info(),
             versions=package_versions(),
+            plan="phases" if phase.named else None,
+            description=phase.description,
         )
 
     def _load(
         self, phase: Phase, config: StackConfig, manifest: Manifest, result: PhaseResult
     ) -> None:
         """Stack up, seed, Locust; the stack goes down on the way out, whatever happens."""
-        self.console.print(
-            f"[bold]{phase.name}[/]: starting the stack ({phase.replicas} "
-            f"replica(s), cache {'on' if phase.cache else 'off'}) …"
-        )
+        self.console.print(f"[bold]{phase.name}[/]: starting the stack ({_settings(phase)}) …")
         with open_stack(config) as stack:
             components = stack.components()
             manifest.topology = replace(manifest.topology, balancer=stack.balancer)
@@ -212,14 +279,22 @@ class Runner:
                 )
         return FaultSchedule(faults, stack, say(self.console), phase.name)
 
+    def _lb(self, phase: Phase) -> Balancer:
+        return phase.lb or self.lb
+
+    def _api_env(self, phase: Phase) -> dict[str, str]:
+        return dict(phase.env) if phase.named else self.scenario.api_env()
+
     def _stack_config(self, phase: Phase, directory: Path) -> StackConfig:
+        # The stack's working directory is the phase's own: its database starts empty, so a
+        # phase without the secondary indexes has none left over from the phase before.
         return StackConfig(
             replicas=phase.replicas,
             cache=phase.cache,
-            lb=self.lb,
+            lb=self._lb(phase),
             backend=self.backend,
             work_dir=directory / "stack",
-            env=self.scenario.api_env(),
+            env=self._api_env(phase),
         )
 
     def _seed(self, phase: Phase, stack: Stack) -> SeedInfo:
@@ -229,9 +304,15 @@ class Runner:
             f"seeding {data.users} users x {data.tasks_per_user} tasks …"
         )
         seeded = seed(
-            stack.mongodb_uri, data.users, data.tasks_per_user, bcrypt_rounds=data.bcrypt_rounds
+            stack.mongodb_uri,
+            data.users,
+            data.tasks_per_user,
+            bcrypt_rounds=data.bcrypt_rounds,
+            indexes=phase.indexes,
         )
-        return SeedInfo(data.users, data.tasks_per_user, round(seeded.seconds, 3))
+        return SeedInfo(
+            data.users, data.tasks_per_user, round(seeded.seconds, 3), list(seeded.indexes)
+        )
 
     def _locust_job(self, phase: Phase, directory: Path, url: str) -> LocustJob:
         return LocustJob(

@@ -52,6 +52,7 @@ class SeedResult:
     database: str
     removed_users: int
     removed_tasks: int
+    indexes: tuple[str, ...] = ()  # "collection.name" of every index once seeded
 
 
 def _weighted(rng: random.Random, options: tuple[tuple[str, int], ...]) -> str:
@@ -102,8 +103,12 @@ def seed(
     password: str = LOAD_USER_PASSWORD,
     bcrypt_rounds: int = 12,
     seed: int = 0,
+    indexes: bool = True,
 ) -> SeedResult:
-    """Replace every load user and their tasks with ``users`` x ``tasks_per_user`` fresh ones."""
+    """Replace every load user and their tasks with ``users`` x ``tasks_per_user`` fresh ones.
+
+    ``indexes`` is the API's ``MONGODB_INDEXES``: with it off, the strategy's secondary indexes
+    are not created, and dropped if an earlier seeding left them (the unique email stays)."""
     if users < 1:
         raise BadInputError(f"--users: {users} (must be at least 1)")
     if tasks_per_user < 0:
@@ -138,7 +143,8 @@ def seed(
         inserted = 0
         for batch in _batches(task_docs, BATCH):
             inserted += len(tasks_coll.insert_many(batch, ordered=False).inserted_ids)
-        _ensure_indexes(db)
+        _ensure_indexes(db, secondary=indexes)
+        present = _index_names(db)
     except PyMongoError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ComponentError("db", f"seeding {mongodb_uri} failed: {first_line[:200]}") from exc
@@ -151,20 +157,42 @@ def seed(
         database=db.name,
         removed_users=removed_users,
         removed_tasks=removed_tasks,
+        indexes=present,
     )
 
 
-def _ensure_indexes(db: Database[dict[str, Any]]) -> None:
-    """The API's indexes (docs/architecture.md), with its names, so either may go first."""
+# The strategy's secondary indexes on tasks, by the names MongoDB gives them (the API's too).
+TEXT_INDEX = "title_text_description_text"
+SECONDARY_INDEXES: dict[str, list[tuple[str, Any]]] = {
+    "user_1_status_1": [("user", ASCENDING), ("status", ASCENDING)],
+    "user_1_createdAt_-1": [("user", ASCENDING), ("createdAt", DESCENDING)],
+    "user_1_priority_1": [("user", ASCENDING), ("priority", ASCENDING)],
+    TEXT_INDEX: [("title", "text"), ("description", "text")],
+}
+
+
+def _ensure_indexes(db: Database[dict[str, Any]], *, secondary: bool = True) -> None:
+    """The API's indexes (docs/architecture.md), with its names, so either may go first: the
+    unique email always; the secondary ones only with ``secondary``, else none are left."""
     db["users"].create_index([("email", ASCENDING)], unique=True, name="email_1")
     tasks = db["tasks"]
-    tasks.create_index([("user", ASCENDING), ("status", ASCENDING)])
-    tasks.create_index([("user", ASCENDING), ("createdAt", DESCENDING)])
-    tasks.create_index([("user", ASCENDING), ("priority", ASCENDING)])
+    if not secondary:
+        for name in set(SECONDARY_INDEXES) & set(tasks.index_information()):
+            tasks.drop_index(name)
+        return
+    for name, keys in SECONDARY_INDEXES.items():
+        if name != TEXT_INDEX:
+            tasks.create_index(keys, name=name)
     with contextlib.suppress(OperationFailure):  # SecantusDB refuses text indexes (regex fallback)
-        tasks.create_index(
-            [("title", "text"), ("description", "text")], name="title_text_description_text"
-        )
+        tasks.create_index(SECONDARY_INDEXES[TEXT_INDEX], name=TEXT_INDEX)
+
+
+def _index_names(db: Database[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(
+        f"{collection}.{name}"
+        for collection in ("users", "tasks")
+        for name in sorted(db[collection].index_information())
+    )
 
 
 def _remove_load_users(db: Database[dict[str, Any]]) -> tuple[int, int]:
@@ -213,6 +241,7 @@ def _command(args: argparse.Namespace) -> int:
         args.tasks_per_user,
         bcrypt_rounds=args.bcrypt_rounds,
         seed=args.seed,
+        indexes=args.indexes,
     )
     print(
         f"seeded {result.users} users and {result.tasks} tasks into {result.database!r} in "
@@ -236,4 +265,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help=argparse.SUPPRESS)
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0, help="random seed of the task variety")
+    parser.add_argument(
+        "--no-indexes",
+        dest="indexes",
+        action="store_false",
+        help="without the strategy's secondary indexes (as the API's MONGODB_INDEXES=false)",
+    )
     parser.set_defaults(func=_command)

@@ -75,7 +75,13 @@ class TasksRepository:
         self._tasks: AsyncCollection[Document] = db["tasks"]
         self.text_search = False  # until the text index is known to exist
 
-    async def ensure_indexes(self) -> None:
+    async def ensure_indexes(self, *, secondary: bool = True) -> None:
+        """The strategy's secondary indexes; without ``secondary`` none are created, and search
+        uses the regex fallback (the query planner has only ``_id`` to work with)."""
+        if not secondary:
+            self.text_search = False
+            log.info("secondary indexes off: search uses a case-insensitive regex")
+            return
         async with database_errors():
             await self._tasks.create_index([("user", ASCENDING), ("status", ASCENDING)])
             await self._tasks.create_index([("user", ASCENDING), ("createdAt", DESCENDING)])

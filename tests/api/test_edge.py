@@ -117,6 +117,22 @@ def test_large_answers_are_gzipped_when_the_client_accepts_it(api: Api) -> None:
     assert len(response.json()["items"]) == 10  # httpx decoded it
 
 
+def test_without_compression_large_answers_are_sent_as_they_are(
+    api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]
+) -> None:
+    api = api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="", COMPRESSION="false")
+    headers = api.auth()
+    for i in range(10):
+        body = {"title": f"task {i}", "description": "lorem ipsum " * 50}
+        assert api.client.post("/api/tasks", json=body, headers=headers).status_code == 201
+
+    response = api.client.get("/api/tasks", headers={**headers, "Accept-Encoding": "gzip"})
+
+    assert "content-encoding" not in response.headers
+    assert int(response.headers["content-length"]) > 5_000
+    assert len(response.json()["items"]) == 10
+
+
 def test_cors_allows_only_the_configured_origins(api: Api) -> None:
     preflight = {
         "Access-Control-Request-Method": "GET",

@@ -63,6 +63,11 @@ class PhaseSpec:
     balancer: str = "nginx"
     seed: int = 0
     endpoint_costs: Mapping[str, Any] | None = None  # endpoint_costs.json (see costs_document)
+    lb: str = "auto"
+    # a named phase of a scenario's [[phases]]: "plan": "phases" in the manifest, and these
+    # settings (indexes, compression, env) in its topology
+    named: bool = False
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -188,9 +193,10 @@ def write_phase(run_dir: Path, spec: PhaseSpec, scenario: str, scenario_file: Pa
         "topology": {
             "replicas": spec.replicas,
             "cache": spec.cache,
-            "lb": "auto",
+            "lb": spec.lb,
             "balancer": spec.balancer,
             "backend": "local",
+            **spec.settings,
         },
         "target_rate": max(spec.rates),
         "host": {"cores": 2, "memory_bytes": 4 << 30},
@@ -198,6 +204,8 @@ def write_phase(run_dir: Path, spec: PhaseSpec, scenario: str, scenario_file: Pa
         "finished": "2027-01-15T08:01:00Z",
         "status": spec.status,
     }
+    if spec.named:
+        manifest["plan"] = "phases"
     if spec.endpoint_costs is not None:
         manifest["endpoint_costs"] = "endpoint_costs.json"
         (phase / "endpoint_costs.json").write_text(json.dumps(spec.endpoint_costs, indent=2))

@@ -7,6 +7,7 @@ import pytest
 from harness.core.scenario import LOAD_ENV, load_scenario, parse_duration, shipped_scenarios
 from harness.core.workload import ENDPOINTS, load_user_email
 from harness.errors import BadInputError
+from tests.harness.core._scenario_files import error_line, write
 
 MINIMAL = """
 name = "tiny"
@@ -19,20 +20,6 @@ model = "closed"
 [mix]
 "GET /api/tasks" = 1
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "x.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def error_line(path: Path) -> str:
-    with pytest.raises(BadInputError) as excinfo:
-        load_scenario(path)
-    message = str(excinfo.value)
-    assert "\n" not in message
-    return message
 
 
 @pytest.mark.parametrize("path", list(shipped_scenarios()), ids=lambda p: p.stem)

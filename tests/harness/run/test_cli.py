@@ -67,3 +67,23 @@ def test_an_unknown_scenario_is_one_line_and_exit_code_2(
     assert err.startswith("capacity run: ")
     assert "no-such-scenario" in err
     assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--replicas", "1,2"], "--replicas: scenario 'strategy-phases' runs its own [[phases]]"),
+        (["--cache", "on"], "--cache: scenario 'strategy-phases' runs its own [[phases]]"),
+        (["--lb", "nginx"], "--lb: scenario 'strategy-phases' runs its own [[phases]]"),
+    ],
+)
+def test_a_topology_option_on_a_scenario_with_phases_is_one_line_and_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str], expected: str
+) -> None:
+    code = main(["run", "strategy-phases", *option, "--out", str(tmp_path / "run")])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"capacity run: {expected}")
+    assert not (tmp_path / "run").exists()  # refused before anything was written

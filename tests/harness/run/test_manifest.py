@@ -17,6 +17,7 @@ from harness.run.manifest import (
     git_commit,
     host_info,
     package_versions,
+    redacted,
 )
 
 FIRST_KEYS = [
@@ -49,6 +50,7 @@ def test_a_starting_phase_writes_only_what_is_known(tmp_path: Path) -> None:
     assert written["finished"] is None
     assert written["topology"] == {
         "replicas": 2, "cache": True, "lb": "auto", "backend": "local", "balancer": None,
+        "indexes": True, "compression": True, "env": {},
     }  # fmt: skip
     assert written["load"] == {"model": "closed", "processes": 1}
     assert set(written["host"]) == {"cores", "memory_bytes", "platform", "machine"}
@@ -67,7 +69,9 @@ def test_a_finished_phase_adds_components_data_and_the_exit_code_in_that_order()
     assert written["status"] == "complete"
     assert written["finished"] is not None
     assert written["topology"]["balancer"] == "nginx"
-    assert written["data"] == {"users": 50, "tasks_per_user": 20, "seed_seconds": 1.048}
+    assert written["data"] == {
+        "users": 50, "tasks_per_user": 20, "seed_seconds": 1.048, "indexes": None,
+    }  # fmt: skip
     assert written["locust_exit_code"] == 0
 
 
@@ -141,3 +145,46 @@ def test_provenance_names_this_python_and_this_machine() -> None:
     assert "locust" in versions
     assert host.memory_bytes > 0
     assert commit is None or len(commit.removesuffix("-dirty")) == 40
+
+
+def test_a_named_phase_says_so_and_describes_itself_last() -> None:
+    record = manifest()
+    record.finish("complete", 0, "")
+    without = record.to_dict()
+    record.plan = "phases"
+    record.description = "one instance, no cache"
+
+    written = record.to_dict()
+
+    assert "plan" not in without
+    assert list(written) == [*list(without), "plan", "description"]
+    assert (written["plan"], written["description"]) == ("phases", "one instance, no cache")
+
+
+def test_the_seeded_indexes_are_recorded_with_the_data() -> None:
+    record = manifest()
+    record.data = SeedInfo(10, 2, 0.5, ["tasks._id_", "users._id_", "users.email_1"])
+
+    assert record.to_dict()["data"]["indexes"] == ["tasks._id_", "users._id_", "users.email_1"]
+
+
+def test_the_env_keeps_its_keys_but_not_the_values_of_secrets() -> None:
+    env = {
+        "JWT_SECRET": "s3cret",
+        "REDIS_PASSWORD": "pw",
+        "AWS_ACCESS_KEY": "AKIA",
+        "API_TOKEN": "t",
+        "REDIS_URL": "redis://:pw@127.0.0.1:6379/0",
+        "MONGODB_URI": "mongodb://127.0.0.1:27017/primo",
+        "RATE_LIMIT_AUTH_MAX": "100",
+        "CACHE_TTL": "5",
+    }
+
+    shown = redacted(env)
+
+    assert list(shown) == list(env)
+    assert shown["JWT_SECRET"] == shown["REDIS_PASSWORD"] == "<redacted>"
+    assert shown["AWS_ACCESS_KEY"] == shown["API_TOKEN"] == "<redacted>"
+    assert shown["REDIS_URL"] == "redis://<redacted>@127.0.0.1:6379/0"
+    assert shown["MONGODB_URI"] == env["MONGODB_URI"]
+    assert (shown["RATE_LIMIT_AUTH_MAX"], shown["CACHE_TTL"]) == ("100", "5")

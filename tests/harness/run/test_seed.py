@@ -123,3 +123,45 @@ def test_the_seed_command_reads_the_stack_state_file(
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(BadInputError, match="--users"):
         seed("mongodb://127.0.0.1:9", 0, 1)
+
+
+SECONDARY = {"user_1_status_1", "user_1_createdAt_-1", "user_1_priority_1"}
+
+
+def test_seeding_creates_the_apis_indexes_and_says_which(
+    mongodb_uri: str, db: Database[Any]
+) -> None:
+    result = seed(mongodb_uri, 3, 2, bcrypt_rounds=4)
+
+    assert set(db.tasks.index_information()) >= SECONDARY
+    assert "email_1" in db.users.index_information()
+    assert {f"tasks.{name}" for name in SECONDARY} <= set(result.indexes)
+    assert "users.email_1" in result.indexes
+
+
+def test_seeding_without_indexes_leaves_only_id_and_the_unique_email(
+    mongodb_uri: str, db: Database[Any]
+) -> None:
+    seed(mongodb_uri, 3, 2, bcrypt_rounds=4)  # a database that has them
+
+    result = seed(mongodb_uri, 3, 2, bcrypt_rounds=4, indexes=False)
+
+    assert set(db.tasks.index_information()) == {"_id_"}
+    assert set(db.users.index_information()) == {"_id_", "email_1"}
+    assert db.users.index_information()["email_1"].get("unique") is True
+    assert result.indexes == ("users._id_", "users.email_1", "tasks._id_")
+
+
+def test_seeding_without_indexes_drops_them_where_other_data_is_kept(
+    mongodb_uri: str, db: Database[Any]
+) -> None:
+    seed(mongodb_uri, 3, 2, bcrypt_rounds=4)
+    other = db.users.insert_one({"email": "keep@example.com", "name": "x", "passwordHash": "x"})
+    db.tasks.insert_one({"user": other.inserted_id, "title": "mine", "status": "todo"})
+
+    seed(mongodb_uri, 3, 2, bcrypt_rounds=4, indexes=False)
+
+    assert set(db.tasks.index_information()) == {"_id_"}
+    assert db.tasks.count_documents({"user": other.inserted_id}) == 1
+    db.users.delete_many({"email": "keep@example.com"})
+    db.tasks.delete_many({"user": other.inserted_id})
