@@ -68,11 +68,20 @@ def _episodes(phase: PhaseData) -> list[Instability]:
                 idle,
                 f"{who} {episode.start_s:.0f} s{cause} while {episode.waiting} requests waited, "
                 f"{'no request was answered for' if episode.kind == 'stall' else 'for'} "
-                f"{episode.duration_s:.0f} s; throughput fell from {episode.before_rps:.0f} to "
-                f"{episode.during_rps:.0f} successful req/s",
+                f"{episode.duration_s:.0f} s; {_throughput(episode)}",
             )
         )
     return found
+
+
+def _throughput(episode: stability.Episode) -> str:
+    if episode.before_rps >= 1.0:
+        return (
+            f"throughput fell from {episode.before_rps:.0f} to {episode.during_rps:.0f} "
+            "successful req/s"
+        )
+    # a phase that never worked: "fell from 0 to 0" would say nothing
+    return f"it had not held even 1 successful req/s before ({episode.before_rps:.1f})"
 
 
 def _merged(episodes: list[stability.Episode]) -> list[stability.Episode]:

@@ -322,10 +322,13 @@ def evaluate(
     )
     checks += validity.failed_slo
     failed = [c for c in checks if not c.passed]
-    validity.checks.append(
-        Check("validity", "successful_samples", float(min_samples), float(successful),
-              successful >= min_samples or bool(failed))
-    )  # fmt: skip
+    # Too few successes with a check already failed (say, every request timed out): the phase
+    # is a FAIL, not INVALID, and no row may read PASS beside 0 successes: the check is left out.
+    if successful >= min_samples or not failed:
+        validity.checks.append(
+            Check("validity", "successful_samples", float(min_samples), float(successful),
+                  successful >= min_samples)
+        )  # fmt: skip
     if total >= min_samples and successful < min_samples and not failed:
         validity.reasons.append(
             f"only {successful} successful requests in the steady windows (need {min_samples}) "

@@ -208,9 +208,12 @@ def p95_and_errors_over_time(
     inside = np.zeros(len(series), dtype=bool)
     for w in windows:
         inside |= (series["t"].to_numpy() >= w.start_s) & (series["t"].to_numpy() < w.end_s)
-    steady_top = float(np.nanmax(series["p95_ms"].to_numpy()[inside])) if inside.any() else 0.0
+    p95 = series["p95_ms"].to_numpy(dtype=np.float64)
+    steady = p95[inside & np.isfinite(p95)]  # a bin with no successful request has no p95
+    steady_top = float(steady.max()) if steady.size else 0.0
     top = max(steady_top * 1.5, (p95_slo_ms or 0.0) * 1.15)
-    overall = float(np.nanmax(series["p95_ms"].to_numpy())) if len(series) else 0.0
+    finite = p95[np.isfinite(p95)]
+    overall = float(finite.max()) if finite.size else 0.0
     if top > 0 and math.isfinite(top) and overall > top:
         ax.set_ylim(0, top)
         ax.text(

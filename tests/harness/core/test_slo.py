@@ -126,6 +126,8 @@ def test_enough_requests_that_mostly_failed_fail_rather_than_being_invalid() -> 
 
     assert verdict.status == "FAIL"
     assert any(c.metric == "error_rate" and not c.passed for c in verdict.checks)
+    # no row may read PASS beside 50 successes when 100 are needed
+    assert not [c for c in verdict.checks if c.metric == "successful_samples" and c.passed]
 
 
 def test_few_successes_with_no_failed_check_are_invalid() -> None:
