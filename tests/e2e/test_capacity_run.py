@@ -100,6 +100,10 @@ def test_a_run_at_one_and_two_replicas_yields_a_report_and_a_gate_verdict(
     assert "<testcase" in (tmp_path / "junit.xml").read_text()
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
@@ -118,6 +122,9 @@ def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a suite started in the background (`make test &`) hands its
+        # children SIGINT ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=_interruptible,
     )
     try:
         history = out / "r1-cache-on" / "locust_stats_history.csv"
