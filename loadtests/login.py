@@ -1,6 +1,6 @@
 """Login: the cost of authentication (bcrypt on the server) on its own.
 
-A user of its own: every task is a fresh login of a random seeded user. It has a low weight in
+A user of its own: every task is a fresh login of its seeded account. It has a low weight in
 plain runs because one login costs as much CPU as hundreds of list requests.
 """
 

@@ -20,7 +20,7 @@ def test_every_step_sends_exactly_one_request() -> None:
             def __init__(self, auth, known, own, cursor):
                 self.email, self.auth, self.page_params = "u@x", auth, {}
                 self.known_ids, self.own_ids, self.cursor = known, own, cursor
-                self.intended, self.sent = None, []
+                self.intended, self.sent, self.account = None, [], None
 
             def call(self, method, path, name, expect, check=None, json=None, auth=True):
                 self.sent.append(f"{method} {name}")
