@@ -41,18 +41,20 @@ class Budget:
         return sum(line.ms_per_request for line in self.lines if math.isfinite(line.ms_per_request))
 
     @property
+    def host_ceiling_rps(self) -> float:
+        """Successful req/s the host's cores allow at these costs, all components together."""
+        return 1000.0 * self.host_cores / self.total_ms if self.total_ms > 0 else math.inf
+
+    @property
     def ceiling_rps(self) -> float:
-        """Successful req/s the host's cores allow at these costs (all components together, and
-        each single-threaded one on its own core)."""
-        host = 1000.0 * self.host_cores / self.total_ms if self.total_ms > 0 else math.inf
-        return min([host, *(line.ceiling_rps for line in self.lines)])
+        """... and with each single-threaded component on its own core."""
+        return min([self.host_ceiling_rps, *(line.ceiling_rps for line in self.lines)])
 
     @property
     def limit(self) -> str:
         """What sets the ceiling: ``host`` (all cores together) or a single-threaded component."""
-        host = 1000.0 * self.host_cores / self.total_ms if self.total_ms > 0 else math.inf
         tightest = min(self.lines, key=lambda line: line.ceiling_rps, default=None)
-        if tightest is not None and tightest.ceiling_rps < host:
+        if tightest is not None and tightest.ceiling_rps < self.host_ceiling_rps:
             return tightest.component
         return "host"
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from harness.analysis.load import PhaseData, read_json
 from harness.analysis.windows import Window, in_windows
+from harness.core.layout import COSTS_FILE
 from harness.errors import BadInputError
 
-COSTS_FILE = "endpoint_costs.json"
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
 _COUNTERS = (
     "requests",

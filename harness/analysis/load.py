@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.cpu import component_group
-from harness.analysis.windows import MANIFEST, Window, started_in, steady_windows
+from harness.analysis.windows import Window, started_in, steady_windows
+from harness.core.layout import MANIFEST, RESOURCES
 from harness.core.samples import SAMPLE_DTYPE, Samples, percentile, read_samples
 from harness.errors import BadInputError
 
 if TYPE_CHECKING:
     from harness.core.scenario import Scenario
 
-RESOURCES = "resources.csv"
 LOCUST_STATS = "locust_stats.csv"
 LOCUST_JSON = "locust.json"
 LOCUST_FAILURES = "locust_failures.csv"

@@ -13,12 +13,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from harness.core import slo
+from harness.core.layout import MANIFEST
 from harness.errors import BadInputError
 
 if TYPE_CHECKING:
     from harness.core.scenario import Scenario
-
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def budget_table(b: Budget) -> Table:
             fmt(sum(line.cpu_percent for line in b.lines), 0, " %"),
             fmt(b.total_ms, 2),
             fmt(b.total_ms * b.target_rate / 1000.0, 2),
-            fmt(1000.0 * b.host_cores / b.total_ms, 0) if b.total_ms > 0 else "—",
+            fmt(b.host_ceiling_rps, 0) if b.total_ms > 0 else "—",
         ]
     )
     rows.append(

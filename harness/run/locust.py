@@ -34,6 +34,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from harness.core.layout import VERDICT
 from harness.errors import BadInputError, HarnessError
 from harness.run.faults import FaultSchedule
 from harness.run.scrape import CostScraper
@@ -83,7 +84,7 @@ def locust_argv(job: LocustJob) -> list[str]:
         "--html", str(job.directory / "locust.html"),
         "--json-file", str(job.directory / "locust"),
         "--samples-dir", str(job.directory / "samples"),
-        "--verdict-file", str(job.directory / "verdict.json"),
+        "--verdict-file", str(job.directory / VERDICT),
         "--seed-users", str(job.seed_users),
         "--only-summary",
         "--stop-timeout", "10",

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 
 from harness._files import utc_now, write_json
+from harness.core.layout import MANIFEST
 from harness.core.topology import Backend, Balancer
 from harness.run.faults import FaultRecord
 
@@ -134,7 +135,7 @@ class Manifest:
         return out
 
     def write(self, directory: Path) -> None:
-        write_json(directory / "manifest.json", self.to_dict())
+        write_json(directory / MANIFEST, self.to_dict())
 
 
 @dataclass

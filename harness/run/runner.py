@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.core.layout import COSTS_FILE, RESOURCES, VERDICT
 from harness.core.phases import COMPRESSION_SETTING, INDEXES_SETTING, NamedPhase, setting_flag
 from harness.core.scenario import Scenario
 from harness.core.topology import Backend, Balancer
@@ -39,7 +40,7 @@ from harness.run.manifest import (
     package_versions,
     redacted,
 )
-from harness.run.scrape import COSTS_FILE, CostScraper, Targets
+from harness.run.scrape import CostScraper, Targets
 from harness.run.seed import seed
 from harness.stack import Stack, StackConfig, open_stack
 
@@ -217,7 +218,7 @@ class Runner:
             result.error = str(exc)
             raise
         finally:
-            result.verdict = read_verdict(directory / "verdict.json")
+            result.verdict = read_verdict(directory / VERDICT)
             manifest.finish(result.status, result.exit_code, result.error)
             manifest.write(directory)
         return result
@@ -259,7 +260,7 @@ class Runner:
             faults = self._faults(phase, stack, set(manifest.components))
             if self.scenario.faults:
                 manifest.faults = faults.records  # the same list: the last write has what happened
-            with stack.resource_sampler(result.directory / "resources.csv") as sampler:
+            with stack.resource_sampler(result.directory / RESOURCES) as sampler:
                 job = self._locust_job(phase, result.directory, stack.url)
                 costs = CostScraper(
                     Targets.of(stack.url, components), job.windows, say(self.console), phase.name

@@ -26,9 +26,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness._files import write_json
+from harness.core.layout import COSTS_FILE
 from harness.stack.config import ComponentStatus
 
-COSTS_FILE = "endpoint_costs.json"
 SCHEMA = 1
 TIMEOUT_S = 2.0
 TRIES_PER_REPLICA = 20  # through a shared socket, the kernel picks who answers

@@ -200,18 +200,26 @@ def stop_group(pgid: int, timeout: float = 2.0) -> None:
     os.killpg(pgid, signal.SIGSTOP)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(status == psutil.STATUS_STOPPED for status in _group_states(pgid)):
+        if all(_stopped(proc) for proc in _group_members(pgid)):
             return
         time.sleep(0.01)
 
 
-def _group_states(pgid: int) -> list[str]:
-    states: list[str] = []
+def _stopped(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() == psutil.STATUS_STOPPED)
+    except psutil.Error:
+        return True  # gone: it will not answer either
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    """The processes of one process group, now."""
+    members = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
             if os.getpgid(proc.pid) == pgid:
-                states.append(proc.status())
-    return states
+                members.append(proc)
+    return members
 
 
 def _kill_group_members(pgid: int) -> None:
@@ -219,10 +227,9 @@ def _kill_group_members(pgid: int) -> None:
 
     Safe: a pid stays reserved while any process still uses it as its group id.
     """
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            if os.getpgid(proc.pid) == pgid:
-                os.kill(proc.pid, signal.SIGKILL)
+    for proc in _group_members(pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(proc.pid, signal.SIGKILL)
 
 
 # A cap on the cache's memory: every write orphans its user's entries until their TTL, so Redis
