@@ -188,6 +188,10 @@ def _group(
             reasons = "; ".join(i.message for i in s.instabilities)
             left_out.append(f"{s.key} (UNSTABLE: {reasons})")
             continue
+        if s.faults:
+            # A fault drill measured the faults, not the capacity.
+            left_out.append(f"{s.key} (faults injected: {', '.join(f.name for f in s.faults)})")
+            continue
         # Capacity is goodput (successful req/s). A stepped run's is its knee (the highest step
         # inside the SLO), not its mean.
         knee = knees.get(s.key)

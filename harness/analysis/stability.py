@@ -47,10 +47,15 @@ def instabilities(phase: PhaseData) -> list[Instability]:
     return sorted(found, key=lambda i: (math.inf if i.start_s is None else i.start_s, i.kind))
 
 
+def _fault_spans(phase: PhaseData) -> list[tuple[float, float]]:
+    """A fault drill's stretches judged by its ``[slo.faults]`` instead (the scenario's)."""
+    return [] if phase.scenario is None else phase.scenario.fault_spans(phase.replicas)
+
+
 def _episodes(phase: PhaseData) -> list[Instability]:
     if phase.samples is None or not phase.windows:
         return []
-    windows = [(w.start_s, w.end_s) for w in phase.windows]
+    windows = stability.without([(w.start_s, w.end_s) for w in phase.windows], _fault_spans(phase))
     found = []
     for episode in _merged(stability.episodes(phase.samples.records, windows, phase.run_start)):
         fault = faulted_component(phase.manifest.get("faults"), episode.start_s, episode.end_s)
@@ -97,7 +102,7 @@ def _merged(episodes: list[stability.Episode]) -> list[stability.Episode]:
     return out
 
 
-FAULT_VERBS = {"stop": "stopped", "kill": "killed", "restart": "restarted"}
+FAULT_VERBS = {"stop": "stopped", "kill": "killed", "restart": "restarted", "start": "started"}
 FAULT_LEAD_S = 5.0  # an episode starts at a bin edge: up to one bin before its fault began
 
 
@@ -158,8 +163,23 @@ def _deaths(phase: PhaseData) -> list[Instability]:
     return [
         Instability("died", float(seen), str(name), f"{name} died at {float(seen):.0f} s")
         for name, seen in last_seen.items()
-        if first <= float(seen) < end - DIED_AFTER_S
+        if first <= float(seen) < end - DIED_AFTER_S and not _killed(phase, str(name), float(seen))
     ]
+
+
+def _killed(phase: PhaseData, component: str, seen_s: float) -> bool:
+    """A fault drill killed ``component`` (last seen at ``seen_s``) on purpose."""
+    if phase.scenario is None or phase.scenario.slo.faults is None:
+        return False
+    faults = phase.manifest.get("faults")
+    return isinstance(faults, list) and any(
+        isinstance(f, dict)
+        and f.get("action") == "kill"
+        and f.get("component") == component
+        and f.get("started_s") is not None
+        and abs(float(f["started_s"]) - seen_s) <= DIED_AFTER_S
+        for f in faults
+    )
 
 
 def _not_steady(phase: PhaseData) -> list[Instability]:

@@ -11,6 +11,13 @@ import pandas as pd
 
 from harness.analysis.cpu import SERVICE_GROUPS, cpu_by_group
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
+from harness.analysis.recovery import (
+    FaultCheck,
+    FaultImpact,
+    fault_checks,
+    fault_impacts,
+    server_error_count,
+)
 from harness.analysis.stability import Instability, Memory, instabilities, memory
 from harness.analysis.validity import evaluate_slo, phase_warnings, validity_reasons
 from harness.analysis.windows import started_in
@@ -85,6 +92,8 @@ class PhaseSummary:
     memory: list[Memory] = field(default_factory=list)  # RSS per component, window start vs end
     slo_status: SloStatus = "n/a"
     slo_checks: list[Check] = field(default_factory=list)
+    faults: list[FaultImpact] = field(default_factory=list)  # what each fault did
+    fault_checks: list[FaultCheck] = field(default_factory=list)  # the scenario's [slo.faults]
 
     @property
     def valid(self) -> bool:
@@ -96,9 +105,9 @@ class PhaseSummary:
 
     @property
     def usable(self) -> bool:
-        """Its throughput is the service's capacity: valid (the generator was not the limit) and
-        stable (nothing collapsed, stalled or died)."""
-        return self.valid and self.stable
+        """Its throughput is the service's capacity: valid (the generator was not the limit),
+        stable (nothing collapsed, stalled or died) and free of injected faults."""
+        return self.valid and self.stable and not self.faults
 
     @property
     def key(self) -> str:
@@ -212,6 +221,11 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
     if summary.invalid_reasons:
         summary.slo_status = "INVALID"
     summary.instabilities = instabilities(phase)
+    summary.faults = fault_impacts(phase)
+    drill = phase.scenario.slo.faults if phase.scenario is not None else None
+    summary.fault_checks = fault_checks(summary.faults, drill, server_error_count(steady))
+    if summary.slo_status == "PASS" and not all(c.passed for c in summary.fault_checks):
+        summary.slo_status = "FAIL"
     summary.memory = memory(phase.resources, phase.windows)
     summary.warnings = phase_warnings(phase, summary, steady)
     return summary

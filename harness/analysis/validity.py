@@ -64,7 +64,11 @@ def evaluate_slo(phase: PhaseData) -> tuple[SloStatus, list[Check], list[str]]:
     if phase.scenario is None or phase.samples is None:
         return "n/a", [], []
     verdict = slo.evaluate(
-        phase.samples, phase.scenario, generator_cpu(phase) or None, run_start=phase.run_start
+        phase.samples,
+        phase.scenario,
+        generator_cpu(phase) or None,
+        run_start=phase.run_start,
+        replicas=phase.replicas,
     )
     return verdict.status, verdict.checks, (verdict.reasons if verdict.status == "INVALID" else [])
 

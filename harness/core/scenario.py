@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from harness.core.faults import Fault, FaultSlo, check_faults
 from harness.core.phases import NamedPhase, check_phases, env_as_strings
+from harness.core.schema import Duration, Model, PositiveDuration
 from harness.core.topology import Balancer
 from harness.core.workload import ENDPOINTS
 from harness.errors import BadInputError
@@ -40,35 +40,6 @@ SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 # the scenario sets its own in [env] (Scenario.api_env).
 LOAD_ENV = {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000"}
 
-# --- durations -----------------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """``"30s"``, ``"2m"``, ``"1h"``, ``"500ms"``, ``"1m30s"`` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a string like '30s' or a number of seconds")
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError("a duration is a string like '30s' or a number of seconds")
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)", value)
-    if parts and re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|s|m|h)\s*)+", value):
-        return sum(float(num) * _UNIT_S[unit] for num, unit in parts)
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a duration (use e.g. '30s', '2m', '1h')")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
 
 def _check_endpoint(name: str) -> str:
     if name not in ENDPOINTS:
@@ -77,13 +48,13 @@ def _check_endpoint(name: str) -> str:
 
 
 # --- sections ----------------------------------------------------------------------------------
-class Stack(_Model):
+class Stack(Model):
     replicas: list[Annotated[int, Field(ge=1, le=64)]] = Field(default=[1], min_length=1)
     cache: list[bool] = Field(default=[True], min_length=1)
     lb: Balancer = "auto"
 
 
-class Data(_Model):
+class Data(Model):
     users: int = Field(default=100, ge=1, le=1_000_000)
     tasks_per_user: int = Field(default=20, ge=0, le=10_000)
     # cost of the one precomputed hash: the mix keeps it low so it does not measure bcrypt
@@ -91,7 +62,7 @@ class Data(_Model):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 
 
-class Stage(_Model):
+class Stage(Model):
     duration_s: PositiveDuration = Field(alias="duration")
     users: int | None = Field(default=None, ge=0)
     spawn_rate: float | None = Field(default=None, gt=0)
@@ -99,7 +70,7 @@ class Stage(_Model):
     ramp_s: Duration = Field(default=0.0, alias="ramp")  # open model: linear change of rate
 
 
-class Load(_Model):
+class Load(Model):
     model: Literal["closed", "open"] = "closed"
     warmup_s: Duration = Field(default=0.0, alias="warmup")
     think_time_s: Duration = Field(default=0.0, alias="think_time")  # closed model, mean
@@ -190,7 +161,7 @@ def _open_stage(where: str, stage: Stage) -> None:
         raise ValueError(f"{where}.ramp: not shorter than the stage")
 
 
-class Thresholds(_Model):
+class Thresholds(Model):
     p50_ms: float | None = Field(default=None, gt=0)
     p95_ms: float | None = Field(default=None, gt=0)
     p99_ms: float | None = Field(default=None, gt=0)
@@ -202,75 +173,13 @@ class Slo(Thresholds):
     endpoints: dict[Annotated[str, BeforeValidator(_check_endpoint)], Thresholds] = Field(
         default_factory=dict
     )
-
-
-FaultAction = Literal["stop", "kill", "restart"]
-_COMPONENT = re.compile(r"^(db|redis|nginx|api-[1-9][0-9]*)$")
-
-
-def _check_component(name: Any) -> Any:
-    if isinstance(name, str) and not _COMPONENT.match(name):
-        raise ValueError(f"{name!r} is not a component (db, redis, api-N, nginx)")
-    return name
-
-
-class Fault(_Model):
-    """One fault injected into the stack, ``at_s`` after the load starts.
-
-    ``stop`` freezes the component (SIGSTOP, ``docker pause``) for ``duration_s``: a stall, not a
-    crash. ``kill`` leaves it dead for the rest of the phase; ``restart`` stops it gracefully and
-    starts it again. ``replicas`` limits the fault to phases with those replica counts.
-    """
-
-    at_s: Duration = Field(alias="at")
-    action: FaultAction
-    component: Annotated[str, BeforeValidator(_check_component)]
-    duration_s: PositiveDuration | None = Field(default=None, alias="duration")
-    replicas: list[Annotated[int, Field(ge=1, le=64)]] | None = Field(default=None, min_length=1)
-
-    @model_validator(mode="after")
-    def _duration_only_for_stop(self) -> Fault:
-        if self.action == "stop" and self.duration_s is None:
-            raise ValueError("duration: required when action = 'stop'")
-        if self.action != "stop" and self.duration_s is not None:
-            raise ValueError(f"duration: only for action = 'stop' (not {self.action!r})")
-        return self
-
-    @property
-    def end_s(self) -> float:
-        return self.at_s + (self.duration_s or 0.0)
-
-    def applies_to(self, replicas: int) -> bool:
-        return self.replicas is None or replicas in self.replicas
-
-
-def _check_faults(faults: list[Fault], load: Load, replica_counts: list[int]) -> None:
-    """Every fault happens inside the load, on a component its phases have."""
-    for i, fault in enumerate(faults):
-        if fault.at_s >= load.duration_s:
-            raise ValueError(
-                f"faults[{i}].at: {fault.at_s:g} s is not before the end of the load "
-                f"({load.duration_s:g} s)"
-            )
-        if fault.end_s > load.duration_s:
-            raise ValueError(
-                f"faults[{i}].duration: ends at {fault.end_s:g} s, after the load "
-                f"({load.duration_s:g} s)"
-            )
-        if fault.component.startswith("api-"):
-            replica = int(fault.component.removeprefix("api-"))
-            fewest = min(fault.replicas or replica_counts)
-            if replica > fewest:
-                raise ValueError(
-                    f"faults[{i}].component: {fault.component} does not exist at {fewest} "
-                    "replica(s); limit the fault with replicas = [...]"
-                )
+    faults: FaultSlo | None = None
 
 
 Weight = Annotated[float, Field(ge=0)]
 
 
-class Scenario(_Model):
+class Scenario(Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
     stack: Stack = Stack()
@@ -310,8 +219,18 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _phases_and_faults_fit(self) -> Scenario:
         check_phases(self.phases, self.stack.model_fields_set, self.env)
-        _check_faults(self.faults, self.load, self.replica_counts())
+        check_faults(self.faults, self.load, self.replica_counts())
         return self
+
+    def fault_spans(self, replicas: int | None = None) -> list[tuple[float, float]]:
+        """A fault drill's stretches that the stability checks leave to ``[slo.faults]``: each
+        fault of the phase (of every phase, when ``replicas`` is None) from its start to its
+        scheduled end plus the allowed recovery."""
+        if self.slo.faults is None:
+            return []
+        extra = self.slo.faults.excused_s
+        faults = self.faults if replicas is None else self.faults_for(replicas)
+        return [(f.at_s, f.end_s + extra) for f in faults]
 
     def faults_for(self, replicas: int) -> list[Fault]:
         """The faults of a phase with ``replicas`` replicas, in time order."""

@@ -285,6 +285,7 @@ def evaluate(
     generator_cpu_percent: Mapping[str, float] | float | None = None,
     *,
     run_start: float | None = None,
+    replicas: int | None = None,
     cpu_limit: float = CPU_LIMIT_PERCENT,
     rate_tolerance: float = RATE_TOLERANCE,
     min_samples: int = MIN_SAMPLES,
@@ -294,7 +295,8 @@ def evaluate(
 
     ``generator_cpu_percent``: mean CPU % (100 = one core) of each generator process over the
     steady windows; when None it is taken from ``samples.meta["workers"][i]["cpu"]`` timelines.
-    ``run_start`` (unix s) defaults to ``samples.meta["run_start"]``.
+    ``run_start`` (unix s) defaults to ``samples.meta["run_start"]``. ``replicas``: the phase's,
+    to pick its faults (None: every fault of the scenario).
     """
     start = float(run_start if run_start is not None else samples.meta.get("run_start", 0.0))
     windows = scenario.steady_windows()
@@ -302,7 +304,9 @@ def evaluate(
     aggregate = _aggregate(steady, late_threshold_ms)
     per_endpoint = _per_endpoint(steady)
     checks = _slo_checks(scenario, aggregate, per_endpoint)
-    checks += stability_checks(samples.records, windows, start)
+    # A fault drill's dips are judged by its [slo.faults] (harness.analysis.recovery), not here.
+    judged = stability.without(windows, scenario.fault_spans(replicas))
+    checks += stability_checks(samples.records, judged, start)
 
     # Validity: too few requests and nothing can be judged. Enough requests but too few
     # successes: the latency percentiles cannot be judged, but a failed check (say, the error

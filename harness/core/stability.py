@@ -86,6 +86,25 @@ def _median_rate(done: npt.NDArray[np.float64], begin: float, end: float) -> flo
     return float(np.median(rates)) if rates.size else math.nan
 
 
+def without(
+    windows: Sequence[tuple[float, float]], spans: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """``windows`` with every ``(start, end)`` of ``spans`` cut out (what is left, in order)."""
+    out = [(float(a), float(b)) for a, b in windows]
+    for cut_a, cut_b in spans:
+        kept: list[tuple[float, float]] = []
+        for a, b in out:
+            if cut_b <= a or cut_a >= b:
+                kept.append((a, b))
+                continue
+            if a < cut_a:
+                kept.append((a, cut_a))
+            if cut_b < b:
+                kept.append((cut_b, b))
+        out = kept
+    return out
+
+
 def floor_share(
     records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
 ) -> float:

@@ -24,7 +24,7 @@ DEFAULT_MAX_REGRESSION = 10.0  # percent
 # The manifest statuses harness.analysis.validity counts as a completed phase ("?": none written).
 COMPLETED_STATUSES = frozenset({"complete", "?"})
 
-GateCheckKind = Literal["slo", "validity", "stability", "regression"]
+GateCheckKind = Literal["slo", "validity", "stability", "fault", "regression"]
 GateVerdict = Literal["PASS", "FAIL", "INVALID", "SKIP"]
 
 
@@ -75,6 +75,19 @@ def slo_checks(summary: PhaseSummary) -> list[GateCheck]:
     checks.extend(
         GateCheck(summary.phase, "stability", f"unstable ({i.kind})", "FAIL", message=i.message)
         for i in summary.instabilities
+    )
+    # A fault drill's [slo.faults]: what each fault did, and how soon the service was back.
+    checks.extend(
+        GateCheck(
+            summary.phase,
+            "fault",
+            f"{c.fault}: {c.metric}",
+            "PASS" if c.passed else "FAIL",
+            threshold=f"{c.comparison} {c.threshold:g}",
+            current=c.value,
+            message=c.message,
+        )
+        for c in summary.fault_checks
     )
     if summary.slo_status == "n/a":
         checks.append(

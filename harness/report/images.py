@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.analysis.capacity import Analysis
 from harness.analysis.load import PhaseData
@@ -74,6 +75,23 @@ def latency_series(a: Analysis) -> dict[str, list[StageSummary]]:
     return series
 
 
+def fault_marks(manifest: dict[str, Any]) -> list[plots.FaultMark]:
+    """The faults that began, from the manifest, as the timeline marks them."""
+    faults = manifest.get("faults")
+    marks: list[plots.FaultMark] = []
+    for f in faults if isinstance(faults, list) else []:
+        if isinstance(f, dict) and f.get("started_s") is not None and not f.get("error"):
+            end = f.get("ended_s")
+            marks.append(
+                (
+                    f"{f.get('action')} {f.get('component')}",
+                    float(f["started_s"]),
+                    None if end is None else float(end),
+                )
+            )
+    return marks
+
+
 def _timeline_image(phase: PhaseData, label: str, slug: str) -> Image:
     duration = float(phase.requests["t"].max()) if len(phase.requests) else 0.0
     bin_s = 1.0 if duration < 120 else 5.0
@@ -89,6 +107,9 @@ def _timeline_image(phase: PhaseData, label: str, slug: str) -> Image:
         "p95 latency and errors",
         slo_thresholds(phase.scenario).get("p95_ms"),
     )
+    faults = fault_marks(phase.manifest)
+    plots.mark_faults(top, faults)
+    plots.mark_faults(bottom, faults, label=False)
     return Image(
         f"timeline-{slug}.png",
         f"{label}: throughput, p95 and errors over time",

@@ -67,6 +67,21 @@ def shade_windows(ax: Axes, windows: Sequence[Window]) -> None:
         )
 
 
+FaultMark = tuple[str, float, float | None]  # what, start s, end s (None: it stayed down)
+
+
+def mark_faults(ax: Axes, faults: Sequence[FaultMark], label: bool = True) -> None:
+    """A red line where each fault began and a red band while it lasted, named at the top."""
+    for i, (what, start, end) in enumerate(faults):
+        ax.axvline(start, color="C3", linewidth=1, linestyle=":",
+                   label="fault" if label and i == 0 else None)  # fmt: skip
+        if end is not None and end > start:
+            ax.axvspan(start, end, color="C3", alpha=0.08)
+        if label:
+            ax.text(start, 0.99, f" {what}", transform=ax.get_xaxis_transform(), ha="left",
+                    va="top", fontsize=7, color="C3", rotation=90)  # fmt: skip
+
+
 def throughput_vs_replicas(
     ax: Axes,
     groups: Mapping[str, Sequence[tuple[int, float]]],

@@ -14,6 +14,8 @@ from harness.analysis.steps import PhaseStep, phase_steps
 from harness.core import slo
 from harness.report.answer import knee_text
 from harness.report.budget import budget_sentence, budget_table
+from harness.report.faults import HOW_TO_READ as FAULTS_HOW_TO_READ
+from harness.report.faults import fault_tables
 from harness.report.images import Image
 from harness.report.steps import step_sentence, step_table
 from harness.report.tables import (
@@ -47,6 +49,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
         *([_steps_section(a, steps)] if steps else []),  # only runs of named [[phases]]
         *comparison,
         Section("endpoints", "Per endpoint", tables=endpoint_tables(a)),
+        *_faults_section(a),  # only phases with faults
         *([_costs_section(costs)] if costs else []),  # only phases that measured their costs
         *_budget_section(a),
         _capacity_section(a, images["scaling"]),
@@ -133,6 +136,13 @@ def _capacity_section(a: Analysis, images: list[Image]) -> Section:
         tables=[capacity_table(a)],
         images=images,
     )
+
+
+def _faults_section(a: Analysis) -> list[Section]:
+    tables = fault_tables(a.summaries)
+    if not tables:
+        return []
+    return [Section("faults", "Faults and recovery", notes=[FAULTS_HOW_TO_READ], tables=tables)]
 
 
 def _memory_section(a: Analysis) -> Section:

@@ -35,6 +35,7 @@ from rich.progress import (
 )
 
 from harness.core.layout import VERDICT
+from harness.core.stability import without
 from harness.errors import BadInputError, HarnessError
 from harness.run.faults import FaultSchedule
 from harness.run.scrape import CostScraper
@@ -61,6 +62,7 @@ class LocustJob:
     seed_users: int
     duration_s: float
     windows: tuple[tuple[float, float], ...] = ()  # steady windows: where the watch judges
+    excused: tuple[tuple[float, float], ...] = ()  # a fault drill's faults: left to the drill
 
     @property
     def log_path(self) -> Path:
@@ -117,7 +119,7 @@ def run_locust(
             WorkerTracker(popen.pid, sampler.add),
             progress,
             schedule,
-            StabilityWatch(job.name, job.windows),
+            StabilityWatch(job.name, without(job.windows, job.excused)),
             LoadClock(job.directory / "samples"),
             HistoryTail(job.history_csv),
             costs=costs,
@@ -258,6 +260,7 @@ class _NoControls:
     """A phase without faults touches no component."""
 
     def kill(self, name: str) -> None: ...
+    def start(self, name: str) -> None: ...
     def restart(self, name: str) -> None: ...
     def pause(self, name: str) -> None: ...
     def resume(self, name: str) -> None: ...

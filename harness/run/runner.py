@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.core.faults import ANY_REPLICA
 from harness.core.layout import COSTS_FILE, RESOURCES, VERDICT
 from harness.core.phases import COMPRESSION_SETTING, INDEXES_SETTING, NamedPhase, setting_flag
 from harness.core.scenario import Scenario
@@ -263,8 +264,13 @@ class Runner:
             with stack.resource_sampler(result.directory / RESOURCES) as sampler:
                 job = self._locust_job(phase, result.directory, stack.url)
                 costs = CostScraper(
-                    Targets.of(stack.url, components), job.windows, say(self.console), phase.name
+                    Targets.of(stack.url, components),
+                    job.windows,
+                    say(self.console),
+                    phase.name,
+                    marks=self._marks(phase),
                 )
+                faults.on_edge = costs.mark  # the cache's answers as each fault begins and ends
                 result.exit_code = run_locust(job, sampler, self.console, faults, costs)
             if costs.write(result.directory):
                 manifest.endpoint_costs = COSTS_FILE
@@ -273,12 +279,20 @@ class Runner:
         """The phase's faults; one naming a component this stack does not have is bad input."""
         faults = self.scenario.faults_for(phase.replicas)
         for fault in faults:
-            if fault.component not in names:
+            if fault.target not in names and fault.target != ANY_REPLICA:
                 raise BadInputError(
-                    f"{self.scenario_path}: faults: {phase.name} has no {fault.component} "
+                    f"{self.scenario_path}: faults: {phase.name} has no {fault.target} "
                     f"(its components: {', '.join(sorted(names))})"
                 )
-        return FaultSchedule(faults, stack, say(self.console), phase.name)
+        replicas = sorted(n for n in names if n.startswith("api-"))
+        return FaultSchedule(faults, stack, say(self.console), phase.name, replicas)
+
+    def _marks(self, phase: Phase) -> list[float]:
+        """With faults, read the cache's answers just before the load ends too (what came after
+        the last one); each fault's own edges are read as they happen."""
+        if not self.scenario.faults_for(phase.replicas):
+            return []
+        return [max(0.0, self.scenario.load.duration_s - 1.0)]
 
     def _lb(self, phase: Phase) -> Balancer:
         return phase.lb or self.lb
@@ -325,4 +339,5 @@ class Runner:
             seed_users=self.scenario.data.users,
             duration_s=self.scenario.load.duration_s,
             windows=tuple(self.scenario.steady_windows()),
+            excused=tuple(self.scenario.fault_spans(phase.replicas)),
         )

@@ -10,7 +10,9 @@ and a replica that never does is named as missing. A replica whose counters went
 window (it restarted) is left out of the totals and named too.
 
 The runner's progress loop calls :meth:`CostScraper.poll` with the seconds since the load
-started, as it does for faults.
+started, as it does for faults. It also scrapes as each fault begins and ends (:meth:`mark`) and
+at the given ``marks``: each replica's cache answers (hit, miss, bypass) so far, for what a fault
+did to the cache (harness.analysis.recovery).
 """
 
 from __future__ import annotations
@@ -195,10 +197,13 @@ class CostScraper:
         say: Callable[[str], None] = lambda _line: None,
         phase: str = "",
         fetch: Fetch = fetch,
+        marks: Sequence[float] = (),
     ) -> None:
         self.targets = targets
         self.windows = [(float(a), float(b)) for a, b in windows]
-        self.edges = {t: Edge(t) for t in sorted({t for w in self.windows for t in w})}
+        self.marks = sorted({float(t) for t in marks})  # a fault's edges: cache answers there
+        edges = {t for w in self.windows for t in w} | set(self.marks)
+        self.edges = {t: Edge(t) for t in sorted(edges)}
         self.say = say
         self.phase = phase
         self.fetch = fetch
@@ -207,6 +212,14 @@ class CostScraper:
         for edge in self.edges.values():
             if edge.replicas is None and t >= edge.at_s:
                 self._take(edge)
+
+    def mark(self, t: float) -> None:
+        """Scrape now, ``t`` s after the load start, as a mark (a fault began or ended)."""
+        t = round(float(t), 3)
+        if t not in self.edges:
+            self.edges[t] = Edge(t)
+            self.marks.append(t)
+        self._take(self.edges[t])
 
     def next_due_s(self, t: float) -> float | None:
         due = [e.at_s for e in self.edges.values() if e.replicas is None]
@@ -255,6 +268,18 @@ class CostScraper:
             "missing": missing,
             "replicas": {name: rows(counters) for name, counters in replicas.items()},
             "total": rows(add(replicas.values())),
+            "marks": [
+                {
+                    "at_s": t,
+                    "ts": self.edges[t].began,
+                    "replicas": {
+                        name: cache_answers(counters)
+                        for name, counters in (self.edges[t].replicas or {}).items()
+                    },
+                }
+                for t in sorted(self.marks)
+                if self.edges[t].replicas is not None
+            ],
         }
 
     def write(self, directory: Path) -> bool:
@@ -265,6 +290,15 @@ class CostScraper:
             return False
         write_json(directory / COSTS_FILE, doc)
         return True
+
+
+def cache_answers(counters: Counters) -> dict[str, float]:
+    """One replica's cache look-ups so far, by answer, over every route."""
+    return {
+        "hit": sum(c.cache_hit for c in counters.values()),
+        "miss": sum(c.cache_miss for c in counters.values()),
+        "bypass": sum(c.cache_bypass for c in counters.values()),
+    }
 
 
 def _change(start: Edge, end: Edge, name: str) -> Counters | str:

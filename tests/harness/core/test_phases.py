@@ -169,8 +169,8 @@ def test_a_replica_fault_must_exist_in_every_phase_it_applies_to(tmp_path: Path)
     line = error_line(write(tmp_path, BASE + TWO_PHASES + fault))
     accepted = load_scenario(write(tmp_path, BASE + TWO_PHASES + fault + "replicas = [2]\n"))
 
-    assert "x.toml: faults[0].component: api-2 does not exist at 1 replica(s)" in line
-    assert accepted.faults_for(2)[0].component == "api-2"
+    assert "x.toml: faults[0].target: api-2 does not exist at 1 replica(s)" in line
+    assert accepted.faults_for(2)[0].target == "api-2"
 
 
 @pytest.mark.parametrize(

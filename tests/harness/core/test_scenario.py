@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.scenario import LOAD_ENV, load_scenario, parse_duration, shipped_scenarios
+from harness.core.scenario import LOAD_ENV, load_scenario, shipped_scenarios
+from harness.core.schema import parse_duration
 from harness.core.workload import ENDPOINTS, load_user_email
 from harness.errors import BadInputError
 from tests.harness.core._scenario_files import error_line, write
@@ -34,7 +35,8 @@ def test_every_shipped_scenario_loads_and_has_steady_time(path: Path) -> None:
 def test_the_shipped_scenarios_are_the_promised_set() -> None:
     names = {p.stem for p in shipped_scenarios()}
 
-    assert names >= {"smoke", "demo", "baseline", "target-1k", "stress", "spike", "soak", "login"}
+    assert names >= {"smoke", "demo", "baseline", "target-1k", "stress", "spike", "soak", "login",
+                     "failover", "rolling-restart", "redis-outage", "db-outage"}  # fmt: skip
 
 
 def test_a_name_resolves_to_the_scenarios_folder() -> None:
@@ -206,7 +208,7 @@ def test_a_fault_is_data_applied_only_at_the_replica_counts_it_names(tmp_path: P
     scenario = load_scenario(write(tmp_path, WITH_FAULT.format(more="replicas = [2]\n")))
 
     (fault,) = scenario.faults
-    assert (fault.at_s, fault.action, fault.component, fault.duration_s) == (25, "stop", "db", 15)
+    assert (fault.at_s, fault.action, fault.target, fault.duration_s) == (25, "stop", "db", 15)
     assert scenario.faults_for(1) == []
     assert scenario.faults_for(2) == [fault]
     assert load_scenario("smoke").faults == []
@@ -216,7 +218,7 @@ def test_the_stall_drill_stops_the_db_in_its_two_replica_phase_only() -> None:
     scenario = load_scenario("stall-drill")
 
     assert scenario.stack.replicas == [1, 2, 3]
-    assert [(f.at_s, f.action, f.component, f.duration_s) for f in scenario.faults_for(2)] == [
+    assert [(f.at_s, f.action, f.target, f.duration_s) for f in scenario.faults_for(2)] == [
         (25, "stop", "db", 15)
     ]
     assert scenario.faults_for(1) == scenario.faults_for(3) == []
@@ -226,10 +228,18 @@ def test_the_stall_drill_stops_the_db_in_its_two_replica_phase_only() -> None:
     ("change", "expected"),
     [
         (('duration = "15s"', ""), "faults[0].duration: required when action = 'stop'"),
-        (('"stop"', '"kill"'), "faults[0].duration: only for action = 'stop' (not 'kill')"),
-        (('"stop"', '"freeze"'), "faults[0].action: Input should be 'stop', 'kill' or 'restart'"),
+        (
+            ('"stop"', '"restart"'),
+            "faults[0].duration: only for action = 'stop' or 'kill' (not 'restart')",
+        ),
+        (
+            ('"stop"', '"freeze"'),
+            "faults[0].action: Input should be 'stop', 'kill', 'restart' or 'start'",
+        ),
         (('"db"', '"mongo"'), "faults[0].component: 'mongo' is not a component"),
-        (('"db"', '"api-2"'), "faults[0].component: api-2 does not exist at 1 replica(s)"),
+        (('"db"', '"api-2"'), "faults[0].target: api-2 does not exist at 1 replica(s)"),
+        (('component = "db"', 'target = "mongo"'), "faults[0].target: 'mongo' is not a component"),
+        (('duration = "15s"', 'duration = "15s"\nthen = "start"'), "faults[0].then: only for"),
         (('at = "25s"', 'at = "50s"'), "faults[0].duration: ends at 65 s, after the load (60 s)"),
         (('at = "25s"', 'at = "later"'), "faults[0].at: 'later' is not a duration"),
         (('at = "25s"', 'at = "25s"\nwhen = 1'), "faults[0].when: unknown key"),
@@ -243,6 +253,14 @@ def test_a_bad_fault_fails_with_one_line_naming_its_field(
     assert f"x.toml: {expected}" in error_line(path)
 
 
+def test_a_kill_with_a_duration_and_a_named_target_is_accepted(tmp_path: Path) -> None:
+    text = WITH_FAULT.format(more='then = "start"\n').replace('"stop"', '"kill"')
+
+    fault = load_scenario(write(tmp_path, text.replace("component =", "target ="))).faults[0]
+
+    assert (fault.action, fault.target, fault.duration_s, fault.then) == ("kill", "db", 15, "start")
+
+
 def test_a_kill_at_the_very_end_of_the_load_is_refused(tmp_path: Path) -> None:
     text = WITH_FAULT.format(more="").replace('"stop"', '"kill"').replace('duration = "15s"\n', "")
 
@@ -254,4 +272,4 @@ def test_a_kill_at_the_very_end_of_the_load_is_refused(tmp_path: Path) -> None:
 def test_a_replica_fault_limited_to_phases_that_have_it_is_accepted(tmp_path: Path) -> None:
     text = WITH_FAULT.format(more="replicas = [2, 3]\n").replace('"db"', '"api-2"')
 
-    assert load_scenario(write(tmp_path, text)).faults[0].component == "api-2"
+    assert load_scenario(write(tmp_path, text)).faults[0].target == "api-2"

@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 
 from harness.core.slo import evaluate
-from harness.core.stability import collapses, episodes, floor_share, longest_stall_s, stalls
+from harness.core.stability import (
+    collapses,
+    episodes,
+    floor_share,
+    longest_stall_s,
+    stalls,
+    without,
+)
 
 from ._synthetic import RUN_START, records, samples, scenario
 
@@ -86,3 +93,12 @@ def test_a_stall_fails_the_verdict_with_a_stability_check() -> None:
     assert verdict.status == "FAIL"
     assert {c.metric for c in failed} >= {"longest_stall_s"}
     assert all(c.kind == "stability" for c in failed)
+
+
+def test_fault_spans_are_cut_out_of_the_windows_the_stability_checks_judge() -> None:
+    windows = [(5.0, 60.0), (70.0, 100.0)]
+
+    assert without(windows, [(25.0, 40.0)]) == [(5.0, 25.0), (40.0, 60.0), (70.0, 100.0)]
+    assert without(windows, [(0.0, 10.0), (55.0, 80.0)]) == [(10.0, 55.0), (80.0, 100.0)]
+    assert without(windows, [(60.0, 70.0)]) == windows
+    assert without(windows, []) == windows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.core.scenario import Fault
+from harness.core.faults import Fault
 from harness.errors import ComponentError, HarnessError
 from harness.run import locust
 from harness.run.faults import FaultSchedule
@@ -33,6 +34,9 @@ class FakeStack:
     def kill(self, name: str) -> None:
         self._call("kill", name)
 
+    def start(self, name: str) -> None:
+        self._call("start", name)
+
     def restart(self, name: str) -> None:
         self._call("restart", name)
 
@@ -50,7 +54,9 @@ def fault(action: str, component: str, at: float, duration: float | None = None)
 
 def schedule(stack: FakeStack, *faults: Fault) -> tuple[FaultSchedule, list[str]]:
     said: list[str] = []
-    return FaultSchedule(list(faults), stack, said.append, "r2-cache-on"), said
+    replicas = ["api-1", "api-2", "api-3"]
+    rng = random.Random(7)
+    return FaultSchedule(list(faults), stack, said.append, "r2-cache-on", replicas, rng), said
 
 
 def test_a_stop_pauses_at_its_time_and_resumes_after_its_duration() -> None:
@@ -69,6 +75,7 @@ def test_a_stop_pauses_at_its_time_and_resumes_after_its_duration() -> None:
         "component": "db",
         "at_s": 25.0,
         "duration_s": 15.0,
+        "target": "db",
         "started_s": 25.05,
         "ended_s": 40.02,
     }
@@ -89,6 +96,64 @@ def test_kill_and_restart_act_once_each() -> None:
     kill, restart = faults.records
     assert kill.ended_s is None  # it stays dead
     assert restart.ended_s is not None
+
+
+def test_a_kill_with_a_duration_starts_the_component_again_after_it() -> None:
+    stack = FakeStack()
+    faults, said = schedule(stack, fault("kill", "api-2", 60, 30))
+
+    for t in (59.0, 60.0, 89.9, 90.0, 100.0):
+        faults.poll(t)
+
+    assert stack.calls == [("kill", "api-2"), ("start", "api-2")]
+    assert faults.records[0].started_s == 60.0
+    assert faults.records[0].ended_s is not None
+    assert faults.records[0].ended_s >= 90.0
+    assert said[-1].startswith("r2-cache-on: fault: api-2 started again at 90 s")
+
+
+def test_each_fault_s_edges_are_told_as_they_happen() -> None:
+    edges: list[float] = []
+    faults, _ = schedule(FakeStack(), fault("stop", "redis", 50, 30))
+    faults.on_edge = edges.append
+
+    for t in (49.0, 50.2, 79.0, 80.1):
+        faults.poll(t)
+
+    assert edges == [50.2, 80.1]
+
+
+def test_a_start_brings_back_what_an_earlier_kill_left_dead() -> None:
+    stack = FakeStack()
+    faults, _ = schedule(stack, fault("kill", "redis", 10), fault("start", "redis", 20))
+
+    for t in range(25):
+        faults.poll(float(t))
+
+    assert stack.calls == [("kill", "redis"), ("start", "redis")]
+    assert faults.records[1].ended_s is not None
+
+
+def test_api_any_hits_one_replica_drawn_when_due_and_records_which() -> None:
+    stack = FakeStack()
+    faults, said = schedule(stack, fault("kill", "api-any", 5))
+
+    faults.poll(5.0)
+
+    record = faults.records[0]
+    assert record.target == "api-any"
+    assert record.component in {"api-1", "api-2", "api-3"}
+    assert stack.calls == [("kill", record.component)]
+    assert said == [f"r2-cache-on: fault: kill {record.component} at 5 s"]
+
+
+def test_api_any_on_a_stack_without_replicas_is_recorded_as_failed() -> None:
+    faults = FaultSchedule([fault("kill", "api-any", 5)], FakeStack(), lambda _line: None)
+
+    faults.poll(6.0)
+
+    assert faults.records[0].error == "api-any: this stack has no replica"
+    assert faults.next_due_s(6.0) is None
 
 
 @pytest.mark.parametrize("error", [HarnessError("the phase failed"), KeyboardInterrupt()])

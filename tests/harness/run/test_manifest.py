@@ -80,8 +80,8 @@ def test_the_faults_come_last_as_they_happened_only_when_the_scenario_has_any() 
     record.finish("complete", 1, "")
     without = record.to_dict()
     record.faults = [
-        FaultRecord("stop", "db", 25.0, 15.0, started_s=25.03, ended_s=40.0),
-        FaultRecord("kill", "nginx", 50.0, None, error="nginx: no such component"),
+        FaultRecord("stop", "db", 25.0, 15.0, "db", started_s=25.03, ended_s=40.0),
+        FaultRecord("kill", "nginx", 50.0, None, "nginx", error="nginx: no such component"),
     ]
 
     written = record.to_dict()
@@ -89,10 +89,11 @@ def test_the_faults_come_last_as_they_happened_only_when_the_scenario_has_any() 
     assert "faults" not in without
     assert list(written) == [*list(without), "faults"]
     assert written["faults"] == [
-        {"action": "stop", "component": "db", "at_s": 25.0, "duration_s": 15.0,
+        {"action": "stop", "component": "db", "at_s": 25.0, "duration_s": 15.0, "target": "db",
          "started_s": 25.03, "ended_s": 40.0},
         {"action": "kill", "component": "nginx", "at_s": 50.0, "duration_s": None,
-         "started_s": None, "ended_s": None, "error": "nginx: no such component"},
+         "target": "nginx", "started_s": None, "ended_s": None,
+         "error": "nginx: no such component"},
     ]  # fmt: skip
 
 

@@ -173,6 +173,24 @@ def test_several_windows_add_up_and_a_shared_edge_is_scraped_once() -> None:
     assert task_row(doc["total"])["requests"] == 3000
 
 
+def test_a_fault_s_edges_are_marked_with_each_replica_s_cache_answers_so_far() -> None:
+    fake = FakeReplicas(["api-1", "api-2"])
+    scraper = CostScraper(direct(fake.names), [(10.0, 50.0)], fetch=fake.fetch, marks=[25, 35])
+
+    fake.down = set()
+    run(scraper, fake, [10.0, 25.0])
+    fake.down = {"api-2"}  # killed at 30 s
+    run(scraper, fake, [35.0, 50.0])
+    doc = scraper.document()
+
+    assert doc is not None
+    assert [m["at_s"] for m in doc["marks"]] == [25.0, 35.0]
+    first, second = doc["marks"]
+    assert set(first["replicas"]) == {"api-1", "api-2"}
+    assert set(second["replicas"]) == {"api-1"}  # a replica that did not answer is left out
+    assert second["replicas"]["api-1"] == {"hit": 3150, "miss": 350, "bypass": 0}
+
+
 def test_nothing_is_written_when_the_load_ended_before_a_window_did(tmp_path: Path) -> None:
     fake = FakeReplicas(["api-1"])
     scraper = CostScraper(direct(fake.names), [(10.0, 30.0)], fetch=fake.fetch)
