@@ -1,13 +1,16 @@
-"""What exact recording costs the load generator: CPU per 1,000 requests/s, on vs off.
+"""What exact recording (or Locust's cookie jar) costs the load generator: CPU per 1,000
+requests/s, on vs off.
 
 Method: one tiny HTTP server (asyncio + uvloop, canned answers for the few routes the scenario
 user touches, so that the server is never the limit) and one single-process Locust running
 ``loadtests`` with an open-model scenario at a fixed arrival rate. Runs alternate recording on
-and off (``--no-record-samples``), same target, same rate. The generator's CPU time is read
+and off (``--no-record-samples``; with ``--compare cookie-jar``: ``--cookie-jar`` or not),
+same target, same rate. The generator's CPU time is read
 with psutil at the end of the warm-up and at the end of the run; CPU % of one core over that
 window divided by the rate (in thousands of requests/s) is the cost per 1,000 req/s.
 
     .venv/bin/python benchmarks/generator_cost.py [--rate 500] [--seconds 15] [--pairs 2]
+        [--compare recording|cookie-jar]
 """
 
 from __future__ import annotations
@@ -57,6 +60,12 @@ async def _serve(port: int) -> None:
         await server.serve_forever()
 
 
+# What "on" and "off" add to Locust's command line, per comparison.
+_SWITCHES = {
+    "recording": {"on": [], "off": ["--no-record-samples"]},
+    "cookie-jar": {"on": ["--cookie-jar"], "off": []},
+}
+
 SCENARIO = """
 name = "generator-cost"
 [data]
@@ -74,15 +83,14 @@ max_users = 50
 
 
 def _run(
-    url: str, scenario: Path, out: Path, record: bool, warmup: float, seconds: float
+    url: str, scenario: Path, out: Path, extra: list[str], warmup: float, seconds: float
 ) -> dict[str, float]:
     argv = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests"), "--headless",
         "--scenario", str(scenario), "-H", url, "--only-summary", "--json-file", str(out / "stats"),
         "--samples-dir", str(out / "samples"), "--loglevel", "WARNING",
     ]  # fmt: skip
-    if not record:
-        argv.append("--no-record-samples")
+    argv += extra
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ps = psutil.Process(proc.pid)
     started = time.monotonic()
@@ -107,6 +115,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--compare", choices=sorted(_SWITCHES), default="recording")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -132,8 +141,8 @@ def main() -> int:
                     out = Path(tmp) / f"{mode}-{i}"
                     out.mkdir()
                     run = _run(
-                        f"http://127.0.0.1:{port}", scenario, out, mode == "on",
-                        args.warmup, args.seconds,
+                        f"http://127.0.0.1:{port}", scenario, out,
+                        _SWITCHES[args.compare][mode], args.warmup, args.seconds,
                     )  # fmt: skip
                     # requests of the whole stage, less the pool's logins
                     achieved = (run["requests"] - 50) / args.seconds
@@ -142,7 +151,7 @@ def main() -> int:
                     if valid:
                         results[mode].append(per_1k)
                     print(
-                        f"recording {mode:3}: {run['cpu_percent']:5.1f} % of a core at "
+                        f"{args.compare} {mode:3}: {run['cpu_percent']:5.1f} % of a core at "
                         f"{args.rate:g} req/s (achieved {achieved:.0f}) = {per_1k:5.1f} % per "
                         f"1,000 req/s{'' if valid else '  [INVALID: rate missed, excluded]'}",
                         flush=True,
@@ -156,9 +165,10 @@ def main() -> int:
     on, off = statistics.median(results["on"]), statistics.median(results["off"])
     spread = {m: (min(v), max(v)) for m, v in results.items()}
     print(
-        f"median: recording on {on:.1f} % (range {spread['on'][0]:.1f}-{spread['on'][1]:.1f}), "
-        f"off {off:.1f} % (range {spread['off'][0]:.1f}-{spread['off'][1]:.1f}) of a core per "
-        f"1,000 req/s; recording adds {on - off:+.1f} points ({(on - off) / off:+.0%})"
+        f"median: {args.compare} on {on:.1f} % (range {spread['on'][0]:.1f}-"
+        f"{spread['on'][1]:.1f}), off {off:.1f} % (range {spread['off'][0]:.1f}-"
+        f"{spread['off'][1]:.1f}) of a core per 1,000 req/s; {args.compare} adds "
+        f"{on - off:+.1f} points ({(on - off) / off:+.0%})"
     )
     return 0
 

@@ -72,6 +72,10 @@ class PrimoUser(FastHttpUser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not RUN.cookie_jar:
+            # The API answers no request with a cookie (the token goes in a header); the jar's
+            # look-ups on every request and answer cost generator CPU (BENCHMARKS.md).
+            self.client.client.cookiejar = None
         self.email = ""
         self.auth: dict[str, str] = {}
         self.known_ids: list[str] = []  # seeded tasks of this account (never deleted)

@@ -35,6 +35,7 @@ class Options:
     verdict_file: Path | None
     seed_users: int
     record: bool  # record exact samples: a scenario or a samples directory, and not switched off
+    cookie_jar: bool = False  # keep Locust's per-user cookie jar (the API sets no cookie)
 
 
 def add_options(parser: LocustArgumentParser, scenario_type: Callable[[str], str]) -> None:
@@ -71,6 +72,14 @@ def add_options(parser: LocustArgumentParser, scenario_type: Callable[[str], str
         env_var="PRIMO_NO_RECORD_SAMPLES",
         help="do not record exact samples (to measure what recording costs); no verdict",
     )
+    group.add_argument(
+        "--cookie-jar",
+        action="store_true",
+        default=False,
+        env_var="PRIMO_COOKIE_JAR",
+        help="keep Locust's cookie jar per user (off: the API sets no cookie, and the jar costs "
+        "generator CPU on every request; see BENCHMARKS.md)",
+    )
 
 
 def load_scenario_or_exit(value: str) -> Scenario:
@@ -101,6 +110,7 @@ def read_options(options: Namespace | None, scenario: Scenario | None) -> Option
         verdict_file=Path(verdict_file) if verdict_file else None,
         seed_users=seed_users or (scenario.data.users if scenario else DEFAULT_SEED_USERS),
         record=not getattr(options, "no_record_samples", False) and bool(scenario or samples_dir),
+        cookie_jar=bool(getattr(options, "cookie_jar", False)),
     )
 
 

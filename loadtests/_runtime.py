@@ -74,6 +74,7 @@ class Run:
     verdict_file: Path | None = None
     seed_users: int = DEFAULT_SEED_USERS
     record: bool = True
+    cookie_jar: bool = False
     role: Role = "local"
     run_start: float = 0.0
     shipper: Shipper | None = None  # local, worker: the recorder and its periodic flush
@@ -103,6 +104,7 @@ class Run:
         self.verdict_file = options.verdict_file
         self.seed_users = options.seed_users
         self.record = options.record
+        self.cookie_jar = options.cookie_jar
 
     def start_schedule(self, share: Share) -> None:
         # ``share.start`` is the master's run start in a distributed run: its shape ends the run
