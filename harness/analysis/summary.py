@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.cpu import SERVICE_GROUPS, cpu_by_group
+from harness.analysis.integrity import Integrity, read_integrity
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
 from harness.analysis.stability import Instability, Memory, instabilities, memory
 from harness.analysis.validity import evaluate_slo, phase_warnings, validity_reasons
@@ -85,6 +86,7 @@ class PhaseSummary:
     memory: list[Memory] = field(default_factory=list)  # RSS per component, window start vs end
     slo_status: SloStatus = "n/a"
     slo_checks: list[Check] = field(default_factory=list)
+    integrity: Integrity | None = None  # the write audit's counts; None: the phase has none
 
     @property
     def valid(self) -> bool:
@@ -214,4 +216,5 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
     summary.instabilities = instabilities(phase)
     summary.memory = memory(phase.resources, phase.windows)
     summary.warnings = phase_warnings(phase, summary, steady)
+    summary.integrity = read_integrity(phase.path)
     return summary

@@ -33,6 +33,9 @@ from harness.errors import BadInputError
 
 Op = Literal["create", "update", "delete"]
 OPS: tuple[Op, ...] = get_args(Op)
+# What the audit finds (harness.run.reconcile has the definitions); audit.json counts them per Op.
+Kind = Literal["lost", "resurrected", "phantom", "ambiguous"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
 ACKNOWLEDGED: dict[Op, int] = {"create": 201, "update": 200, "delete": 204}
 LEDGER_GLOB = "ledger-*.jsonl"
 _HEX_ID = re.compile(r"[0-9a-f]{24}")

@@ -27,11 +27,11 @@ from pymongo.errors import PyMongoError
 
 from harness._files import write_json
 from harness.core.layout import AUDIT, SAMPLES
-from harness.core.ledger import OPS, LedgerRecord, read_ledger
+from harness.core.ledger import KINDS, OPS, LedgerRecord, read_ledger
 from harness.core.samples import META_FILE
 from harness.core.workload import LOAD_EMAIL_PATTERN, load_user_index
 from harness.errors import BadInputError
-from harness.run.reconcile import KINDS, Finding, Reconciliation, Snapshot, StoredTask, reconcile
+from harness.run.reconcile import Finding, Reconciliation, Snapshot, StoredTask, reconcile
 from harness.run.reconcile import wanted as wanted_by
 
 AUDIT_SCHEMA = 1

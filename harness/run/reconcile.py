@@ -28,12 +28,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Any
 
-from harness.core.ledger import OPS, LedgerRecord, Op
+from harness.core.ledger import KINDS, OPS, Kind, LedgerRecord, Op
 
-Kind = Literal["lost", "resurrected", "phantom", "ambiguous"]
-KINDS: tuple[Kind, ...] = get_args(Kind)
 _MISSING = object()
 
 
