@@ -39,6 +39,7 @@ BUDGET_S = 120.0  # the whole database read; 50,000 tasks take a few seconds
 CONNECT_TIMEOUT_MS = 5_000
 PROGRESS_EVERY_S = 5.0
 FINDINGS_KEPT = 20  # per kind, in audit.json; the counts are exact
+SAID_LOST = 3  # lost writes named on the console
 SCAN_BATCH = 5_000
 _FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # a top-level field an update may name
 
@@ -75,7 +76,7 @@ def audit_phase(
         records = read_ledger(samples)
     except BadInputError as exc:
         return _not_possible(directory, str(exc), started, say, name)
-    ledger = _ledger_state(samples, len(records))
+    ledger, run_start = _ledger_state(samples, len(records))
     say(f"{name}: auditing the database against {len(records):,} ledger record(s) …")
     try:
         snapshot = read_snapshot(
@@ -83,13 +84,18 @@ def audit_phase(
         )
     except (PyMongoError, BSONError) as exc:
         return _not_possible(directory, _why(exc, budget_s), started, say, name)
-    result = reconcile(records, snapshot, float(ledger.pop("run_start", 0.0) or 0.0))
+    result = reconcile(records, snapshot, run_start)
     seconds = time.monotonic() - started
     write_json(directory / AUDIT, audit_document(result, snapshot, ledger, seconds))
     say(f"{name}: {audit_line(result, seconds)}")
+    for finding in [f for f in result.findings if f.kind == "lost"][:SAID_LOST]:
+        say(f"{name}: lost {finding.write} {finding.task}: {finding.detail}")
     if not ledger["complete"]:
-        say(f"{name}: the ledger is incomplete ({'; '.join(ledger['missing'])}): writes whose "
-            "records did not arrive may show as lost or phantom")  # fmt: skip
+        missing = "; ".join(ledger["missing"])
+        say(
+            f"{name}: the ledger is incomplete ({missing}): writes whose records did not "
+            "arrive may show as lost or phantom"
+        )
     return AuditOutcome(True, {kind: n for kind, n in result.totals().items()})
 
 
@@ -177,23 +183,24 @@ def _kept(findings: Sequence[Finding]) -> list[Finding]:
     return [f for kind in KINDS for f in [g for g in findings if g.kind == kind][:FINDINGS_KEPT]]
 
 
-def _ledger_state(samples: Path, records: int) -> dict[str, Any]:
-    """How complete the ledger is, from ``samples.json``: every process's final batch arrived."""
+def _ledger_state(samples: Path, records: int) -> tuple[dict[str, Any], float]:
+    """How complete the ledger is (every process's final batch arrived), from ``samples.json``,
+    and the run's start, which the findings' times count from (0 when unknown)."""
     state: dict[str, Any] = {"records": records, "complete": False, "missing": []}
     try:
         meta = json.loads((samples / META_FILE).read_text())
         workers = [w for w in meta["workers"] if isinstance(w, dict)]
-    except (OSError, ValueError, KeyError, TypeError):
+        run_start = float(meta.get("run_start") or 0.0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         state["missing"] = [f"{META_FILE} unreadable or missing: the load generator did not finish"]
-        return state
+        return state, 0.0
     state["missing"] = [
         f"{w.get('name', 'a generator')} sent no final batch"
         for w in workers
         if not w.get("ledger_complete")
     ]
     state["complete"] = not state["missing"]
-    state["run_start"] = meta.get("run_start")
-    return state
+    return state, run_start
 
 
 def _not_possible(

@@ -19,7 +19,8 @@ an answer, any time after it was sent (the server may still have been running it
 write X *may follow* the write W that decides the expected state when X had not settled before
 W was sent (``X.settled_by > W.sent``): two simulated users sharing an account and racing on one
 task, or a write retried or left unanswered. The conservative reading of such an overlap is
-ambiguous, never lost.
+ambiguous, never lost. Times are the generator processes' clocks: on one machine they agree; Locust
+workers on other machines must keep theirs in step (the analysis already assumes it).
 """
 
 from __future__ import annotations

@@ -131,6 +131,7 @@ def test_planted_lost_resurrected_phantom_and_ambiguous_writes_are_each_found(
     assert doc["totals"] == {"lost": 2, "resurrected": 1, "phantom": 1, "ambiguous": 1}
     assert doc["counts"]["lost"] == {"create": 1, "update": 1, "delete": 0}
     assert doc["uncertain"]["create"] == 1
+    assert any(line.startswith(f"p: lost update {updated}: status:") for line in doc["said"])
 
 
 def test_an_unreachable_database_leaves_an_audit_that_says_why(planted: Planted) -> None:
