@@ -23,7 +23,7 @@ import pymongo
 from bson import ObjectId
 from bson.errors import BSONError
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 
 from harness._files import write_json
 from harness.core.layout import AUDIT, SAMPLES
@@ -36,7 +36,7 @@ from harness.run.reconcile import wanted as wanted_by
 
 AUDIT_SCHEMA = 1
 BUDGET_S = 120.0  # the whole database read; 50,000 tasks take a few seconds
-CONNECT_TIMEOUT_MS = 5_000
+CONNECT_S = 5.0  # to find the database at all: a dead one costs this, not the whole budget
 PROGRESS_EVERY_S = 5.0
 FINDINGS_KEPT = 20  # per kind, in audit.json; the counts are exact
 SAID_LOST = 3  # lost writes named on the console
@@ -116,9 +116,13 @@ def read_snapshot(
     strangers: list[StoredTask] = []
     scanned = 0
     client: MongoClient[dict[str, Any]] = MongoClient(
-        mongodb_uri, serverSelectionTimeoutMS=CONNECT_TIMEOUT_MS, tz_aware=True
+        mongodb_uri, serverSelectionTimeoutMS=int(1000 * CONNECT_S), tz_aware=True
     )
     try:
+        # Within a pymongo.timeout, server selection waits out all of it: look for the database
+        # under a short one first.
+        with pymongo.timeout(min(CONNECT_S, budget_s)):
+            client.admin.command("ping")
         with pymongo.timeout(budget_s):
             db = client.get_default_database(default="primo")
             owners = _load_users(db["users"].find({"email": {"$regex": LOAD_EMAIL_PATTERN}}))
@@ -214,9 +218,14 @@ def _not_possible(
 
 
 def _why(exc: PyMongoError | BSONError, budget_s: float) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first.split(" (configured timeouts", 1)[0][
+        :200
+    ]  # PyMongo's settings, then its topology
+    if isinstance(exc, ServerSelectionTimeoutError):
+        return f"the database could not be reached ({first})"
     if isinstance(exc, PyMongoError) and exc.timeout:
         return f"the database did not answer the audit's reads within {budget_s:g} s"
-    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
     return f"the database could not be read ({first})"
 
 

@@ -144,7 +144,7 @@ def test_an_unreachable_database_leaves_an_audit_that_says_why(planted: Planted)
     doc = planted.audit(budget_s=1.0)
 
     assert doc["audited"] is False
-    assert doc["reason"].startswith("the database did not answer")
+    assert doc["reason"].startswith("the database could not be reached (127.0.0.1:")
     assert doc["said"] == [
         "p: auditing the database against 1 ledger record(s) …",
         f"p: audit not possible: {doc['reason']}",
