@@ -25,6 +25,8 @@ import gevent.event
 from _recorder import Collector, Recorder
 from locust.runners import MasterRunner
 
+from harness.core.ledger import LEDGER_GLOB
+
 log = logging.getLogger("primo")
 
 FLUSH_INTERVAL_S = 1.0
@@ -119,7 +121,7 @@ class Shipper:
 
 def clear_samples(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("samples-*.bin"):
+    for old in [*directory.glob("samples-*.bin"), *directory.glob(LEDGER_GLOB)]:
         old.unlink()
     with contextlib.suppress(FileNotFoundError):
         (directory / "samples.json").unlink()

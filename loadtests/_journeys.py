@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from _ledger import attempt
 from _runtime import RUN
 from locust import FastHttpUser, between
 
@@ -105,11 +106,19 @@ class PrimoUser(FastHttpUser):
         json: Any = None,
         auth: bool = True,
     ) -> Any:
-        """One checked request; the body on success, None on failure (already reported)."""
+        """One checked request; the body on success, None on failure (already reported).
+
+        A write to a task is noted in the ledger with its answer, whatever the body says."""
         headers = dict(self.auth) if auth else {}
-        with self.client.request(
-            method, path, name=name, json=json, headers=headers, catch_response=True
-        ) as resp:
+        account = self.account if self.account is not None else -1
+        with (
+            attempt(RUN.ledger, method, path, json, account) as write,
+            self.client.request(
+                method, path, name=name, json=json, headers=headers, catch_response=True
+            ) as resp,
+        ):
+            if write is not None:
+                write.answer(resp.status_code, resp.json)
             if resp.status_code != expect:
                 text = (resp.text or "")[:160] if resp.status_code else str(resp.error)
                 resp.failure(f"HTTP {resp.status_code} (expected {expect}): {text}")

@@ -4,8 +4,9 @@ Each generator process appends one tuple per request to a :class:`Recorder` (che
 per request) and drains it about once a second into packed ``SAMPLE_DTYPE`` records, which are
 written directly (a local run) or shipped as bytes to the Locust master (a distributed run),
 where a :class:`Collector` re-maps endpoint indices, writes them with one ``SampleWriter`` and
-keeps per-worker counts so that it knows when every worker's last batch has arrived. Memory stays
-bounded by one flush interval of records per process.
+keeps per-worker counts so that it knows when every worker's last batch has arrived. The write
+ledger (``_ledger``) travels in the same batches and lands in a file per process beside the
+samples. Memory stays bounded by one flush interval of records per process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _ledger import Ledger, LedgerWriter
 
 from harness.core.samples import SAMPLE_DTYPE, SampleArray, SampleWriter, write_meta
 from harness.core.workload import ENDPOINTS
@@ -34,6 +36,7 @@ class Recorder:
         self.total = 0  # records drained so far
         self._cpu_mark = (time.time(), time.process_time())
         self.cpu: list[list[float]] = []  # [[ts, cpu_percent], ...], one point per flush
+        self.ledger = Ledger()  # the writes, drained with the samples
 
     def add(
         self,
@@ -68,6 +71,7 @@ class Recorder:
         records = np.frombuffer(message["records"], dtype=SAMPLE_DTYPE)
         self._rows[:0] = [tuple(row) for row in records.tolist()]
         self.total -= int(records.shape[0])
+        self.ledger.requeue(message.get("ledger", b""))
 
     def sample_cpu(self) -> float:
         """CPU % of this process (100 = one core) since the previous call; kept in ``cpu``."""
@@ -86,6 +90,8 @@ class Recorder:
             "records": records.tobytes(),
             "endpoints": list(self.endpoints),
             "total": self.total,
+            "ledger": self.ledger.drain(),
+            "ledger_total": self.ledger.total,
             "cpu": self.cpu[-1:] if not final else [],
             "final": final,
             "host": socket.gethostname(),
@@ -102,10 +108,18 @@ class WorkerState:
     host: str = ""
     pid: int = 0
     slots: int | None = None  # open model: arrival slots the process handed out
+    ledger_received: int = 0
+    ledger_final_total: int | None = None
 
     @property
     def complete(self) -> bool:
         return self.final_total is not None and self.final_total == self.received
+
+    @property
+    def ledger_complete(self) -> bool:
+        return self.ledger_final_total is not None and self.ledger_final_total == (
+            self.ledger_received
+        )
 
 
 class Collector:
@@ -114,6 +128,7 @@ class Collector:
     def __init__(self, directory: Path, tag: str = "0") -> None:
         self.directory = Path(directory)
         self.writer = SampleWriter(self.directory, tag)
+        self.ledger = LedgerWriter(self.directory)
         self.endpoints: list[str] = list(ENDPOINTS)
         self._index = {name: i for i, name in enumerate(self.endpoints)}
         self.workers: dict[int, WorkerState] = {}
@@ -149,11 +164,13 @@ class Collector:
             worker,
         )
         state = self.workers[worker]
+        state.ledger_received += self.ledger.write(worker, message.get("ledger") or b"")
         state.cpu.extend(message.get("cpu", []))
         state.host = str(message.get("host", state.host))
         state.pid = int(message.get("pid", state.pid))
         if message.get("final"):
             state.final_total = int(message["total"])
+            state.ledger_final_total = int(message.get("ledger_total", 0))
             if message.get("slots") is not None:
                 state.slots = int(message["slots"])
         return state
@@ -161,7 +178,10 @@ class Collector:
     def complete(self, expected: set[int] | None = None) -> bool:
         """Every expected worker (default: every worker heard from) sent its final batch."""
         indices = expected if expected is not None else set(self.workers)
-        return all(i in self.workers and self.workers[i].complete for i in indices)
+        return all(
+            i in self.workers and self.workers[i].complete and self.workers[i].ledger_complete
+            for i in indices
+        )
 
     @property
     def count(self) -> int:
@@ -172,6 +192,7 @@ class Collector:
         self.closed = True
         self.writer.flush()
         self.writer.close()
+        self.ledger.close()
         workers = [
             {
                 "index": state.index,
@@ -182,6 +203,8 @@ class Collector:
                 "complete": state.final_total == state.received,
                 "cpu": state.cpu,
                 "slots": state.slots,
+                "ledger": state.ledger_received,
+                "ledger_complete": state.ledger_complete,
             }
             for state in sorted(self.workers.values(), key=lambda s: s.index)
         ]

@@ -33,6 +33,7 @@ from _distributed import (
     collect_from_workers,
     send_shares,
 )
+from _ledger import Ledger
 from _options import (
     DEFAULT_SEED_USERS,
     Options,
@@ -91,6 +92,11 @@ class Run:
     @property
     def think_time_s(self) -> float:
         return self.scenario.load.think_time_s if self.scenario else 0.0
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """Where this process notes its writes: with the samples, while it records them."""
+        return self.shipper.recorder.ledger if self.shipper is not None else None
 
     @property
     def slots(self) -> int | None:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.cpu import SERVICE_GROUPS, cpu_by_group
+from harness.analysis.integrity import Integrity, read_integrity
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
 from harness.analysis.recovery import (
     FaultCheck,
@@ -94,6 +95,7 @@ class PhaseSummary:
     slo_checks: list[Check] = field(default_factory=list)
     faults: list[FaultImpact] = field(default_factory=list)  # what each fault did
     fault_checks: list[FaultCheck] = field(default_factory=list)  # the scenario's [slo.faults]
+    integrity: Integrity | None = None  # the write audit's counts; None: the phase has none
 
     @property
     def valid(self) -> bool:
@@ -228,4 +230,5 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
         summary.slo_status = "FAIL"
     summary.memory = memory(phase.resources, phase.windows)
     summary.warnings = phase_warnings(phase, summary, steady)
+    summary.integrity = read_integrity(phase.path)
     return summary

@@ -10,3 +10,5 @@ MANIFEST = "manifest.json"  # harness.run.manifest
 RESOURCES = "resources.csv"  # harness.stack.resources, through the runner
 VERDICT = "verdict.json"  # what Locust printed (loadtests/), as checks
 COSTS_FILE = "endpoint_costs.json"  # harness.run.scrape: per endpoint, over the steady windows
+SAMPLES = "samples"  # the exact samples (harness.core.samples) and the write ledger (.ledger)
+AUDIT = "audit.json"  # harness.run.audit: the database against the write ledger

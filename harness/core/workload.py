@@ -2,15 +2,18 @@
 
 Shared by the journeys (``loadtests/``), the seeder (``harness/run/seed.py``) and the scenario
 schema, so that a seeded user can log in, a search finds seeded words and an SLO names a real
-endpoint. Constants only: it runs inside Locust.
+endpoint. Constants, and the load users' e-mail both ways: it runs inside Locust.
 """
 
 from __future__ import annotations
+
+import re
 
 # --- the load-test credential convention (seeded users; see harness/run/seed.py) -------------
 LOAD_USER_EMAIL = "load-{index:06d}@primo.test"
 LOAD_USER_PASSWORD = "primo-load-test-password"  # noqa: S105 - a documented, load-test-only account
 LOAD_USER_NAME = "Load User {index}"
+LOAD_EMAIL_PATTERN = r"^load-(\d{6})@primo\.test$"  # LOAD_USER_EMAIL, as MongoDB's $regex too
 
 
 # Words seeded titles and descriptions are made of (harness/run/seed.py); the search journey looks
@@ -30,6 +33,12 @@ EPHEMERAL_WORD = "ephemeral"
 def load_user_email(index: int) -> str:
     """The e-mail of the ``index``-th seeded load-test user."""
     return LOAD_USER_EMAIL.format(index=index)
+
+
+def load_user_index(email: str) -> int | None:
+    """The index of the seeded load-test user with this e-mail; None for anyone else."""
+    match = re.match(LOAD_EMAIL_PATTERN, email)
+    return int(match[1]) if match else None
 
 
 # --- the endpoint catalogue: request names (route templates) the journeys emit -----------------

@@ -1,7 +1,8 @@
 """The gate's checks: pure functions from phase summaries (and a baseline) to a :class:`GateResult`.
 
 Per phase: the SLO and validity checks ``harness.core.slo`` already made, the reasons the phase is
-invalid that it could not see, and, with a baseline, one regression check per metric of
+invalid that it could not see, no lost writes when its database was audited against the write
+ledger, and, with a baseline, one regression check per metric of
 :data:`~harness.gate.baseline.REGRESSION_METRICS`. A metric fails only when it is worse by more
 than ``max_regression`` percent *and* the change is outside run-to-run noise
 (:mod:`harness.gate.noise`). Exit codes are the CLI's.
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from harness.analysis.integrity import Integrity
 from harness.analysis.summary import PhaseSummary
 from harness.core.checks import Check, Status
 from harness.gate.baseline import REGRESSION_METRICS, Baseline, PhaseBaseline
@@ -24,7 +26,7 @@ DEFAULT_MAX_REGRESSION = 10.0  # percent
 # The manifest statuses harness.analysis.validity counts as a completed phase ("?": none written).
 COMPLETED_STATUSES = frozenset({"complete", "?"})
 
-GateCheckKind = Literal["slo", "validity", "stability", "fault", "regression"]
+GateCheckKind = Literal["slo", "validity", "stability", "fault", "integrity", "regression"]
 GateVerdict = Literal["PASS", "FAIL", "INVALID", "SKIP"]
 
 
@@ -126,6 +128,47 @@ def _unreported_reasons(summary: PhaseSummary, *, reported: bool) -> list[str]:
     return summary.invalid_reasons[:1]
 
 
+# -- data integrity ----------------------------------------------------------------------------
+
+LOST_WRITES = "lost writes"
+
+
+def integrity_checks(summary: PhaseSummary) -> list[GateCheck]:
+    """No acknowledged write lost, when the phase's database was audited; a phase without an
+    audit has no such check, one whose audit was not possible says why."""
+    integrity = summary.integrity
+    if integrity is None:
+        return []
+    if not integrity.audited:
+        message = f"not audited: {integrity.reason}"
+        return [GateCheck(summary.phase, "integrity", LOST_WRITES, "SKIP", message=message)]
+    return [
+        GateCheck(
+            summary.phase,
+            "integrity",
+            LOST_WRITES,
+            "FAIL" if integrity.lost else "PASS",
+            threshold="== 0",
+            current=float(integrity.lost),
+            message=_integrity_message(integrity),
+        )
+    ]
+
+
+def _integrity_message(integrity: Integrity) -> str:
+    lost = integrity.counts.get("lost", {})
+    which = ", ".join(f"{n} {write}" for write, n in lost.items() if n)
+    totals = integrity.totals
+    message = (
+        f"{integrity.lost} lost{f' ({which})' if which else ''}; "
+        f"{totals.get('resurrected', 0)} resurrected, {totals.get('phantom', 0)} phantom, "
+        f"{totals.get('ambiguous', 0)} ambiguous"
+    )
+    if not integrity.ledger_complete:
+        message += "; the ledger is incomplete: " + "; ".join(integrity.ledger_missing)
+    return message
+
+
 # -- regression against a baseline -------------------------------------------------------------
 
 
@@ -221,6 +264,7 @@ def evaluate_gate(
     checks: list[GateCheck] = []
     for s in summaries:
         checks.extend(slo_checks(s))
+        checks.extend(integrity_checks(s))
         if baseline is not None:
             checks.extend(
                 regression_checks(

@@ -17,6 +17,7 @@ from harness.report.budget import budget_sentence, budget_table
 from harness.report.faults import HOW_TO_READ as FAULTS_HOW_TO_READ
 from harness.report.faults import fault_tables
 from harness.report.images import Image
+from harness.report.integrity import HOW_TO_READ, integrity_notes, integrity_table
 from harness.report.steps import step_sentence, step_table
 from harness.report.tables import (
     UNATTRIBUTED,
@@ -48,6 +49,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
         _phases_section(a),
         *([_steps_section(a, steps)] if steps else []),  # only runs of named [[phases]]
         *comparison,
+        *_integrity_section(a),  # only phases whose database was audited
         Section("endpoints", "Per endpoint", tables=endpoint_tables(a)),
         *_faults_section(a),  # only phases with faults
         *([_costs_section(costs)] if costs else []),  # only phases that measured their costs
@@ -152,6 +154,20 @@ def _memory_section(a: Analysis) -> Section:
         "growing under a steady load leaks, or caches without a bound."
     )
     return Section("memory", "Memory per component", notes=[how_to_read], tables=memory_tables(a))
+
+
+def _integrity_section(a: Analysis) -> list[Section]:
+    audited = [(s, s.integrity) for s in a.summaries if s.integrity is not None]
+    if not audited:
+        return []
+    return [
+        Section(
+            "integrity",
+            "Data integrity",
+            notes=[HOW_TO_READ, *(n for s, i in audited for n in integrity_notes(s, i))],
+            tables=[integrity_table(s, i) for s, i in audited if i.audited],
+        )
+    ]
 
 
 def _budget_section(a: Analysis) -> list[Section]:

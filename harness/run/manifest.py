@@ -25,6 +25,7 @@ import psutil
 from harness._files import utc_now, write_json
 from harness.core.layout import MANIFEST
 from harness.core.topology import Backend, Balancer
+from harness.run.audit import AuditOutcome
 from harness.run.faults import FaultRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,7 @@ class Manifest:
     error: str = ""
     faults: list[FaultRecord] | None = None  # the scenario's [[faults]] here, as they happened
     endpoint_costs: str | None = None  # its file name, once the API's costs were written
+    audit: AuditOutcome | None = None  # the write audit's counts (or why none), once it ran
     plan: Literal["phases"] | None = None  # "phases": one of the scenario's [[phases]]
     description: str = ""  # a named phase's
 
@@ -128,6 +130,8 @@ class Manifest:
             out["faults"] = [fault.to_dict() for fault in self.faults]
         if self.endpoint_costs is not None:
             out["endpoint_costs"] = self.endpoint_costs
+        if self.audit is not None:
+            out["audit"] = self.audit.to_dict()
         if self.plan is not None:
             out["plan"] = self.plan
         if self.description:

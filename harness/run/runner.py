@@ -5,8 +5,10 @@ A phase is a (replicas, cache) pair of the scenario's sweep, or one of its named
 starts a stack of its own, with a fresh database, and writes into its own directory (layout in
 docs/architecture.md): Locust's CSV/JSON/HTML, the exact samples, the verdict Locust printed,
 resource samples of every component and of the generator, what each endpoint cost the API in the
-steady windows (:mod:`harness.run.scrape`), the components' logs and a manifest
-(:mod:`harness.run.manifest`). Locust itself is driven by :mod:`harness.run.locust`.
+steady windows (:mod:`harness.run.scrape`), the audit of the database against the generator's
+write ledger, made before the stack goes down (:mod:`harness.run.audit`), the components' logs
+and a manifest (:mod:`harness.run.manifest`). Locust itself is driven by
+:mod:`harness.run.locust`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bson import ObjectId
 from rich.console import Console
 
 from harness.core.faults import ANY_REPLICA
@@ -27,6 +30,7 @@ from harness.core.phases import COMPRESSION_SETTING, INDEXES_SETTING, NamedPhase
 from harness.core.scenario import Scenario
 from harness.core.topology import Backend, Balancer
 from harness.errors import BadInputError, HarnessError
+from harness.run.audit import audit_phase
 from harness.run.faults import FaultSchedule
 from harness.run.locust import LocustJob, run_locust, say
 from harness.run.manifest import (
@@ -250,14 +254,14 @@ class Runner:
     def _load(
         self, phase: Phase, config: StackConfig, manifest: Manifest, result: PhaseResult
     ) -> None:
-        """Stack up, seed, Locust; the stack goes down on the way out, whatever happens."""
+        """Stack up, seed, Locust, audit; the stack goes down on the way out, whatever happens."""
         self.console.print(f"[bold]{phase.name}[/]: starting the stack ({_settings(phase)}) …")
         with open_stack(config) as stack:
             components = stack.components()
             manifest.topology = replace(manifest.topology, balancer=stack.balancer)
             manifest.components = [c.name for c in components]
             manifest.write(result.directory)
-            manifest.data = self._seed(phase, stack)
+            manifest.data, seeded = self._seed(phase, stack)
             faults = self._faults(phase, stack, set(manifest.components))
             if self.scenario.faults:
                 manifest.faults = faults.records  # the same list: the last write has what happened
@@ -274,6 +278,9 @@ class Runner:
                 result.exit_code = run_locust(job, sampler, self.console, faults, costs)
             if costs.write(result.directory):
                 manifest.endpoint_costs = COSTS_FILE
+            manifest.audit = audit_phase(
+                stack.mongodb_uri, result.directory, seeded, say=say(self.console), name=phase.name
+            )
 
     def _faults(self, phase: Phase, stack: Stack, names: set[str]) -> FaultSchedule:
         """The phase's faults; one naming a component this stack does not have is bad input."""
@@ -312,7 +319,8 @@ class Runner:
             env=self._api_env(phase),
         )
 
-    def _seed(self, phase: Phase, stack: Stack) -> SeedInfo:
+    def _seed(self, phase: Phase, stack: Stack) -> tuple[SeedInfo, frozenset[ObjectId]]:
+        """Seed the phase's database; what the manifest says, and the tasks seeded."""
         data = self.scenario.data
         self.console.print(
             f"{phase.name}: stack ready at {stack.url} (balancer: {stack.balancer}); "
@@ -325,9 +333,10 @@ class Runner:
             bcrypt_rounds=data.bcrypt_rounds,
             indexes=phase.indexes,
         )
-        return SeedInfo(
+        info = SeedInfo(
             data.users, data.tasks_per_user, round(seeded.seconds, 3), list(seeded.indexes)
         )
+        return info, seeded.task_ids
 
     def _locust_job(self, phase: Phase, directory: Path, url: str) -> LocustJob:
         return LocustJob(

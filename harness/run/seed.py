@@ -27,6 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure, PyMongoError
 
 from harness.core.workload import (
+    LOAD_EMAIL_PATTERN,
     LOAD_USER_NAME,
     LOAD_USER_PASSWORD,
     TASK_TAGS,
@@ -35,7 +36,6 @@ from harness.core.workload import (
 )
 from harness.errors import BadInputError, ComponentError
 
-LOAD_EMAIL_PATTERN = r"^load-\d{6}@primo\.test$"
 BATCH = 5_000
 DEFAULT_STATE_FILE = Path(".capacity") / "stack.json"
 
@@ -53,6 +53,7 @@ class SeedResult:
     removed_users: int
     removed_tasks: int
     indexes: tuple[str, ...] = ()  # "collection.name" of every index once seeded
+    task_ids: frozenset[ObjectId] = frozenset()  # the tasks seeded: the write audit's baseline
 
 
 def _weighted(rng: random.Random, options: tuple[tuple[str, int], ...]) -> str:
@@ -140,9 +141,9 @@ def seed(
         for batch in _batches(user_docs, BATCH):
             users_coll.insert_many(batch, ordered=False)
         task_docs = (_task(rng, owner, now) for owner in ids for _ in range(tasks_per_user))
-        inserted = 0
+        inserted: list[ObjectId] = []
         for batch in _batches(task_docs, BATCH):
-            inserted += len(tasks_coll.insert_many(batch, ordered=False).inserted_ids)
+            inserted += tasks_coll.insert_many(batch, ordered=False).inserted_ids
         _ensure_indexes(db, secondary=indexes)
         present = _index_names(db)
     except PyMongoError as exc:
@@ -152,12 +153,13 @@ def seed(
         client.close()
     return SeedResult(
         users=users,
-        tasks=inserted,
+        tasks=len(inserted),
         seconds=time.perf_counter() - started,
         database=db.name,
         removed_users=removed_users,
         removed_tasks=removed_tasks,
         indexes=present,
+        task_ids=frozenset(inserted),
     )
 
 

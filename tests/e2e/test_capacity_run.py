@@ -42,7 +42,8 @@ think_time = "0.05s"
 "GET /api/tasks/{{id}}" = 20
 "POST /api/tasks" = 10
 "PATCH /api/tasks/{{id}}" = 10
-"GET /api/tasks/stats" = 20
+"DELETE /api/tasks/{{id}}" = 5
+"GET /api/tasks/stats" = 15
 [slo]
 p95_ms = 5000
 error_rate = 0.05
@@ -86,6 +87,11 @@ def test_a_run_at_one_and_two_replicas_yields_a_report_and_a_gate_verdict(
         assert "generator" in components
         assert "api-1" in components
         statuses.append(json.loads((directory / "verdict.json").read_text())["status"])
+        audit = json.loads((directory / "audit.json").read_text())  # the write ledger held
+        assert audit["audited"], audit
+        assert audit["totals"]["lost"] == 0, audit["findings"]
+        assert min(audit["acknowledged"].values()) > 0, audit["acknowledged"]
+        assert manifest["audit"]["lost"] == 0
 
     assert main(["report", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.core.ledger import ledger_files, read_ledger
 from harness.core.samples import read_samples
 from harness.core.workload import LOAD_USER_PASSWORD, load_user_email
 from harness.run.seed import seed
@@ -123,6 +124,14 @@ def test_a_distributed_smoke_run_passes_and_records_every_request(
     assert all(worker["complete"] for worker in samples.meta["workers"])
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     assert verdict["status"] == "PASS"
+    # the write ledger came through the master too, a file per worker
+    ledger = read_ledger(tmp_path / "samples")
+    assert [p.name for p in ledger_files(tmp_path / "samples")] == [
+        "ledger-0.jsonl", "ledger-1.jsonl",
+    ]  # fmt: skip
+    assert {r.op for r in ledger if r.acknowledged} == {"create", "update", "delete"}
+    assert all(worker["ledger_complete"] for worker in samples.meta["workers"])
+    assert sum(worker["ledger"] for worker in samples.meta["workers"]) == len(ledger)
 
 
 def test_the_printed_p95_is_numpys_p95_of_the_steady_successful_samples(

@@ -103,6 +103,12 @@ def test_a_frozen_db_is_said_live_reported_unstable_and_fails_the_gate(
     assert recorded["component"] == "db"
     assert recorded["started_s"] == pytest.approx(FAULT_AT_S, abs=1)
     assert recorded["ended_s"] == pytest.approx(FAULT_AT_S + FAULT_FOR_S, abs=1)
+    # a frozen database loses no acknowledged write; the writes it held past their client's
+    # timeout are ambiguous at most
+    audit = json.loads((out / "r1-cache-on" / "audit.json").read_text())
+    assert audit["audited"], audit
+    assert audit["totals"]["lost"] == 0, audit["findings"]
+    assert audit["totals"]["resurrected"] == audit["totals"]["phantom"] == 0, audit["findings"]
 
     assert main(["report", str(out)]) == 0
     (phase,) = json.loads((out / "summary.json").read_text())["phases"]

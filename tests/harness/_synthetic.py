@@ -63,6 +63,7 @@ class PhaseSpec:
     balancer: str = "nginx"
     seed: int = 0
     endpoint_costs: Mapping[str, Any] | None = None  # endpoint_costs.json (see costs_document)
+    audit: Mapping[str, Any] | None = None  # audit.json (see audit_document)
     lb: str = "auto"
     # a named phase of a scenario's [[phases]]: "plan": "phases" in the manifest, and these
     # settings (indexes, compression, env) in its topology
@@ -209,6 +210,8 @@ def write_phase(run_dir: Path, spec: PhaseSpec, scenario: str, scenario_file: Pa
     if spec.endpoint_costs is not None:
         manifest["endpoint_costs"] = "endpoint_costs.json"
         (phase / "endpoint_costs.json").write_text(json.dumps(spec.endpoint_costs, indent=2))
+    if spec.audit is not None:
+        (phase / "audit.json").write_text(json.dumps(spec.audit, indent=2))
     (phase / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (phase / "verdict.json").write_text(json.dumps({"schema": 1, "status": "PASS"}))
     with (phase / "resources.csv").open("w", newline="") as fh:
@@ -296,6 +299,41 @@ def costs_document(
         "replicas": {name: per_replica for name in replicas},
         "total": [dict(row) for row in routes],
     }
+
+
+def audit_document(
+    *,
+    acknowledged: tuple[int, int, int] = (120, 80, 40),
+    uncertain: tuple[int, int, int] = (0, 0, 0),
+    findings: Sequence[tuple[str, str, str]] = (),
+    missing: Sequence[str] = (),
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """An audit.json: writes acknowledged and without a definite answer per create, update and
+    delete, and ``findings`` as (kind, write, detail); with ``reason``, an audit not possible."""
+    if reason is not None:
+        return {"schema": 1, "audited": False, "reason": reason, "seconds": 0.1}
+    kinds, writes = ("lost", "resurrected", "phantom", "ambiguous"), ("create", "update", "delete")
+    counts = {kind: dict.fromkeys(writes, 0) for kind in kinds}
+    for kind, write, _ in findings:
+        counts[kind][write] += 1
+    return {
+        "schema": 1,
+        "audited": True,
+        "seconds": 0.4,
+        "ledger": {"records": sum(acknowledged) + sum(uncertain), "complete": not missing,
+                   "missing": list(missing)},
+        "tasks_scanned": 1000,
+        "acknowledged": dict(zip(writes, acknowledged, strict=True)),
+        "uncertain": dict(zip(writes, uncertain, strict=True)),
+        "totals": {kind: sum(counts[kind].values()) for kind in kinds},
+        "counts": counts,
+        "findings": [
+            {"kind": kind, "write": write, "task": f"{i:024x}", "account": 0, "detail": detail}
+            for i, (kind, write, detail) in enumerate(findings)
+        ],
+        "findings_left_out": 0,
+    }  # fmt: skip
 
 
 def make_run(

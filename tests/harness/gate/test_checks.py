@@ -13,8 +13,14 @@ from harness.core.checks import EXIT_CODES
 from harness.core.samples import read_samples
 from harness.core.scenario import load_scenario
 from harness.gate.baseline import Baseline, PhaseBaseline
-from harness.gate.checks import GateCheck, evaluate_gate, regression_check, slo_checks
-from tests.harness._synthetic import PhaseSpec, make_run
+from harness.gate.checks import (
+    GateCheck,
+    evaluate_gate,
+    integrity_checks,
+    regression_check,
+    slo_checks,
+)
+from tests.harness._synthetic import PhaseSpec, audit_document, make_run
 
 STEADY_BLOCKS = [20.0, 21.0, 19.0, 20.5, 19.5]
 
@@ -173,3 +179,48 @@ def test_phases_in_only_the_run_or_only_the_baseline_are_skipped_and_pass(
     ]
     assert result.status == "PASS"
     assert result.to_dict()["baseline"] == "b.json"
+
+
+# -- data integrity -----------------------------------------------------------------------------
+
+LOST = ("lost", "create", "created (201 at +3.0 s), missing from the database")
+
+
+def _integrity(tmp_path: Path, audit: dict[str, object] | None) -> list[GateCheck]:
+    run = make_run(tmp_path, [PhaseSpec(audit=audit)])
+    return integrity_checks(summarise_phase(load_run(run)[0]))
+
+
+def test_a_lost_write_fails_the_gate_and_says_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = audit_document(findings=[LOST, ("ambiguous", "update", "x")])
+    run = make_run(tmp_path, [PhaseSpec(audit=audit)])
+
+    code = main(["gate", str(run)])
+
+    assert code == EXIT_CODES["FAIL"]
+    out, err = capsys.readouterr()
+    assert "| r1-cache-on | integrity: lost writes | == 0 | 1 | FAIL |" in out
+    assert "lost writes: 1 lost (1 create); 0 resurrected, 0 phantom, 1 ambiguous" in err
+
+
+def test_no_lost_write_passes_however_many_are_ambiguous_or_phantom(tmp_path: Path) -> None:
+    audit = audit_document(findings=[("phantom", "create", "x"), ("ambiguous", "delete", "y")])
+
+    (check,) = _integrity(tmp_path, audit)
+
+    assert (check.kind, check.name, check.verdict, check.current) == (
+        "integrity", "lost writes", "PASS", 0.0,
+    )  # fmt: skip
+
+
+def test_a_phase_whose_audit_was_not_possible_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    (check,) = _integrity(tmp_path, audit_document(reason="the database could not be read (x)"))
+
+    assert check.verdict == "SKIP"
+    assert check.message == "not audited: the database could not be read (x)"
+
+
+def test_a_phase_without_an_audit_has_no_integrity_check(tmp_path: Path) -> None:
+    assert _integrity(tmp_path, None) == []

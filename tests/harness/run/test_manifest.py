@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from harness.run.audit import AuditOutcome
 from harness.run.faults import FaultRecord
 from harness.run.manifest import (
     Host,
@@ -108,6 +109,23 @@ def test_the_endpoint_costs_file_is_named_last_only_once_it_was_written() -> Non
     assert "endpoint_costs" not in without
     assert list(written) == [*list(without), "endpoint_costs"]
     assert written["endpoint_costs"] == "endpoint_costs.json"
+
+
+def test_the_audit_says_its_counts_or_why_it_was_not_possible_once_it_ran() -> None:
+    record = manifest()
+    record.finish("complete", 0, "")
+    without = record.to_dict()
+    totals = {"lost": 0, "resurrected": 1, "phantom": 0, "ambiguous": 2}
+    record.audit = AuditOutcome(True, totals)
+
+    audited = record.to_dict()
+    why = "the database could not be read (refused)"
+    record.audit = AuditOutcome(False, reason=why)
+    impossible = record.to_dict()
+
+    assert "audit" not in without
+    assert audited["audit"] == {"file": "audit.json", "audited": True, **totals}
+    assert impossible["audit"] == {"file": "audit.json", "audited": False, "reason": why}
 
 
 def test_a_phase_that_failed_before_locust_records_the_error_and_no_exit_code() -> None:

@@ -22,7 +22,7 @@ FILES = ("summary.json", "report.md")
 
 def build_input() -> Path:
     """Four phases that exercise the report: db-bound with errors, scaling, and an invalid one."""
-    from tests.harness._synthetic import PhaseSpec, make_run
+    from tests.harness._synthetic import PhaseSpec, audit_document, make_run
 
     def phase(name: str, replicas: int, cache: bool = True, **kw: object) -> PhaseSpec:
         return PhaseSpec(
@@ -36,9 +36,15 @@ def build_input() -> Path:
             error_status=503, cpu={"db": 92.0, "api-1": 35.0, "nginx": 3.0, "generator": 20.0},
             seed=1,
         ),
-        phase("r1-cache-on", 1, latency_ms=(40.0,), seed=2),
+        phase("r1-cache-on", 1, latency_ms=(40.0,), seed=2, audit=audit_document()),
         phase(
             "r2-cache-on", 2, latency_ms=(25.0,), seed=3,
+            audit=audit_document(uncertain=(2, 1, 0), findings=[
+                ("lost", "update", "status: the database holds 'todo', the update acknowledged "
+                 "(200 at +21.4 s) sent 'done'"),
+                ("ambiguous", "create", "'ephemeral plan notes' of account 7, made by no "
+                 "acknowledged create; a create (503 at +12.0 s) may explain it"),
+            ]),
             cpu={"db": 30.0, "redis": 5.0, "api-1": 25.0, "api-2": 25.0, "nginx": 4.0,
                  "generator": 30.0},
         ),
