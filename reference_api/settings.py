@@ -35,7 +35,13 @@ class Settings(BaseSettings):
 
     mongodb_uri: str = "mongodb://127.0.0.1:27017/primo"
     mongodb_pool_size: int = Field(default=50, ge=1, le=1000)
+    # Server selection and connect timeout, and the deadline of a request's database work (every
+    # operation of one repository call together; PyMongo's client-side operation timeout).
     mongodb_timeout_ms: int = Field(default=2000, ge=100, le=60000)
+    # The database circuit breaker: after this many consecutive database outages (deadline
+    # passed, connection lost) requests get 503 at once for the cooldown; then one probe decides.
+    mongodb_breaker_failures: int = Field(default=5, ge=1)
+    mongodb_breaker_cooldown: float = Field(default=2.0, gt=0, le=300)
     # The strategy's secondary indexes ({user, status}, {user, createdAt: -1}, {user, priority},
     # text on title + description); off only to measure what they buy. _id and the unique email
     # index always exist.

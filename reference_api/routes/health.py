@@ -25,6 +25,8 @@ async def health() -> Health:
     responses={503: {"model": Readiness, "description": "The database is unreachable"}},
 )
 async def ready(request: Request, services: ServicesDep) -> Response:
+    # Through the database guard: 503 at once while its circuit is open; once half-open, this
+    # ping may be the probe that closes it (so it closes without traffic too).
     database_up = await services.database_up(_PROBE_TIMEOUT)
     redis = await services.redis_state(_PROBE_TIMEOUT)
     if not database_up:
