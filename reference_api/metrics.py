@@ -16,6 +16,7 @@ from prometheus_client import (
 
 if TYPE_CHECKING:
     from reference_api.costs import RequestCosts
+    from reference_api.drain import Drain
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -104,6 +105,7 @@ class Metrics:
             registry=self.registry,
         )
         self.db_breaker = DatabaseMeters(self.registry)
+        self.serving = ServingMeters(self.registry)
         self._routes: dict[tuple[str, str], RouteMeters] = {}
 
     def route(self, method: str, route: str) -> RouteMeters:
@@ -149,6 +151,24 @@ class DatabaseMeters:
         alone, with nothing to update a gauge)."""
         for name in states:
             self.state.labels(name).set_function(_is_state(state, name))
+
+
+class ServingMeters:
+    """Requests in flight and the drain (reference_api/drain.py), read at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "Requests being served now", registry=registry
+        )
+        self.draining = Gauge(
+            "draining",
+            "1 once SIGTERM arrived: readiness 503, Connection: close",
+            registry=registry,
+        )
+
+    def watch(self, drain: Drain) -> None:
+        self.in_flight.set_function(lambda: drain.in_flight)
+        self.draining.set_function(lambda: float(drain.draining))
 
 
 def _is_state(state: Callable[[], str], name: str) -> Callable[[], float]:

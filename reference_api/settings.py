@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     rate_limit_max: int = Field(default=100, ge=1)
     rate_limit_auth_max: int = Field(default=20, ge=1)
 
+    # On SIGTERM, serve this long with readiness 503 and Connection: close before uvicorn's
+    # graceful shutdown (reference_api/drain.py); 0: shut down at once (a balancer drained us).
+    drain_seconds: float = Field(default=0.0, ge=0, le=120)
+
     log_level: str = "info"
     log_file_path: str = ""
 

@@ -6,25 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from harness.stack.processes import ManagedProcess, free_port, start_secantusd, stop_group
+from harness.stack.processes import ManagedProcess, free_port, stop_group
 
 from ._support import Api, ApiFactory, Counters, counters, wait_until
 
 BOUND_S = 3.0  # a correctness bound (no hang), not a speed benchmark
-
-
-@pytest.fixture
-def own_database(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
-    proc, uri = start_secantusd(tmp_path / "db")
-    yield proc, uri
-    proc.stop()
 
 
 def timed(api: Api, method: str, path: str, **kwargs: Any) -> tuple[int, float, dict[str, Any]]:
