@@ -8,6 +8,7 @@ leaves the service as ``{"error": {"code", "message", "request_id", "details"?}}
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -87,9 +88,15 @@ class RateLimited(ApiError):
 
 
 class DatabaseUnavailable(ApiError):
+    """The database did not answer within the deadline, was unreachable, or its circuit is
+    open; a write answered so was not acknowledged (it may or may not have been applied)."""
+
     status_code = 503
     code = "database_unavailable"
     message = "The database is unavailable; try again shortly"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
 class BodyTooLarge(StarletteHTTPException):

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from pydantic import ValidationError
 
+from reference_api.drain import Drain, drain_on_sigterm
 from reference_api.errors import install_error_handlers
 from reference_api.logs import configure_logging
 from reference_api.metrics import Metrics
@@ -50,9 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     tokens = TokenIssuer(secret, settings.jwt_expire_seconds)
     metrics = Metrics()
+    drain = Drain()
+    metrics.serving.watch(drain)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        undo_drain = drain_on_sigterm(drain, settings.drain_seconds)
         try:
             async with open_services(settings, metrics, tokens) as services:
                 app.state.services = services
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             log.info("stopped")
         finally:
+            undo_drain()
             listener.stop()
 
     app = FastAPI(
@@ -80,15 +85,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         redirect_slashes=False,  # an API answers 404, not a redirect, for a stray slash
     )
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(tasks.router)
-    _add_middleware(app, settings, metrics)
+    _add_middleware(app, settings, metrics, drain)
     return app
 
 
-def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics, drain: Drain) -> None:
     # Added innermost first: the edge middleware is the outermost (it sees every answer).
     if settings.compression:
         app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -114,4 +120,5 @@ def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         metrics=metrics,
         replica=settings.replica_id,
         max_body=settings.max_body_bytes,
+        drain=drain,
     )

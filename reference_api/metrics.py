@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -14,6 +16,7 @@ from prometheus_client import (
 
 if TYPE_CHECKING:
     from reference_api.costs import RequestCosts
+    from reference_api.drain import Drain
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -101,6 +104,8 @@ class Metrics:
             ["method", "route", "result"],
             registry=self.registry,
         )
+        self.db_breaker = DatabaseMeters(self.registry)
+        self.serving = ServingMeters(self.registry)
         self._routes: dict[tuple[str, str], RouteMeters] = {}
 
     def route(self, method: str, route: str) -> RouteMeters:
@@ -112,6 +117,62 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class DatabaseMeters:
+    """The database guard's (reference_api/repository/_mongo.py): its circuit breaker and its
+    outages."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.state = Gauge(
+            "db_breaker_state",
+            "The database circuit breaker: 1 for the state it is in (closed, open, half-open)",
+            ["state"],
+            registry=registry,
+        )
+        self.opened = Counter(
+            "db_breaker_opened_total",
+            "Times the database circuit opened (from closed)",
+            registry=registry,
+        )
+        self.rejections = Counter(
+            "db_breaker_rejections_total",
+            "Database work refused at once with 503 while the circuit was open (nothing sent)",
+            registry=registry,
+        )
+        self.outages = Counter(
+            "db_unavailable_total",
+            "Database work that ran out of its deadline or lost its connection (503)",
+            registry=registry,
+        )
+
+    def watch(self, state: Callable[[], str], states: tuple[str, ...]) -> None:
+        """``db_breaker_state`` reads the breaker at scrape time (open turns half-open by time
+        alone, with nothing to update a gauge)."""
+        for name in states:
+            self.state.labels(name).set_function(_is_state(state, name))
+
+
+class ServingMeters:
+    """Requests in flight and the drain (reference_api/drain.py), read at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "Requests being served now", registry=registry
+        )
+        self.draining = Gauge(
+            "draining",
+            "1 once SIGTERM arrived: readiness 503, Connection: close",
+            registry=registry,
+        )
+
+    def watch(self, drain: Drain) -> None:
+        self.in_flight.set_function(lambda: drain.in_flight)
+        self.draining.set_function(lambda: float(drain.draining))
+
+
+def _is_state(state: Callable[[], str], name: str) -> Callable[[], float]:
+    return lambda: float(state() == name)
 
 
 class RouteMeters:

@@ -1,5 +1,6 @@
 """The edge of the app, as one pure ASGI middleware (cheaper than a stack of them): request id,
-body size limit, security headers, ``X-Replica``, metrics per route template (with what the
+body size limit, security headers, ``X-Replica``, ``Connection: close`` while draining and the
+count of requests in flight (reference_api/drain.py), metrics per route template (with what the
 request cost: reference_api/costs.py), one JSON log line per request, and a last-resort 500 in
 the common error shape (never a stack trace)."""
 
@@ -10,11 +11,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reference_api.costs import CURRENT, RequestCosts, on_cpu
+from reference_api.drain import Drain
 from reference_api.errors import BodyTooLarge, error_body
 from reference_api.metrics import Metrics
 
@@ -22,6 +25,7 @@ log = logging.getLogger("reference_api.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
+_CLOSE = (b"connection", b"close")  # uvicorn closes the connection after such an answer
 _SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -42,6 +46,18 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _edge_headers(
+    headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]], *, close: bool
+) -> list[tuple[bytes, bytes]]:
+    """The app's headers, then the edge's (a ``Cache-Control`` of the app's wins)."""
+    out = list(headers)
+    has_cache_control = any(k.lower() == b"cache-control" for k, _ in out)
+    out.extend(h for h in extra if not (has_cache_control and h[0] == b"cache-control"))
+    if close:
+        out.append(_CLOSE)
+    return out
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -49,11 +65,14 @@ def _route_template(scope: Scope) -> str:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, replica: str, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, replica: str, max_body: int, drain: Drain
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.replica = replica.encode("latin-1", "replace")
         self.max_body = max_body
+        self.drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,12 +100,9 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                has_cache_control = any(k.lower() == b"cache-control" for k, _ in headers)
-                headers.extend(
-                    h for h in extra_headers if not (has_cache_control and h[0] == b"cache-control")
+                message["headers"] = _edge_headers(
+                    message.get("headers", ()), extra_headers, close=self.drain.draining
                 )
-                message["headers"] = headers
             await send(message)
 
         received = 0
@@ -102,6 +118,7 @@ class EdgeMiddleware:
 
         costs = RequestCosts()
         token = CURRENT.set(costs)
+        self.drain.in_flight += 1
         try:
             length = _header(scope, b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
@@ -113,6 +130,7 @@ class EdgeMiddleware:
             if not response_started:
                 await self._error(send_wrapper, 500, request_id)
         finally:
+            self.drain.in_flight -= 1
             CURRENT.reset(token)
             self._record(scope, status, started, request_id, costs)
 

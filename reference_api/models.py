@@ -199,9 +199,10 @@ class ErrorResponse(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "degraded", "unavailable"]
-    database: Literal["up", "down"]
-    redis: Literal["up", "down", "disabled"]
+    status: Literal["ready", "degraded", "unavailable", "draining"]
+    # Not probed while draining (reference_api/drain.py): the answer is 503 whatever they are.
+    database: Literal["up", "down"] | None = None
+    redis: Literal["up", "down", "disabled"] | None = None
     # Present (the common error shape) when the answer is 503.
     error: ErrorDetail | None = None
 

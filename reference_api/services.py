@@ -9,19 +9,20 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from reference_api.breaker import REDIS_FAULTS, CircuitBreaker
+from reference_api.breaker import REDIS_FAULTS, STATES, BreakerState, CircuitBreaker
 from reference_api.cache import Cache
 from reference_api.costs import RoundTrips
-from reference_api.errors import ApiError
+from reference_api.errors import ApiError, DatabaseUnavailable
 from reference_api.metrics import Metrics
 from reference_api.ratelimit import RateLimiter
-from reference_api.repository import Document, TasksRepository, UsersRepository
+from reference_api.repository import DatabaseGuard, Document, TasksRepository, UsersRepository
 from reference_api.security import TokenIssuer, hash_password
 from reference_api.settings import Settings
 
@@ -39,17 +40,20 @@ class Services:
     users: UsersRepository
     tasks: TasksRepository
     redis: Redis | None
-    breaker: CircuitBreaker
+    breaker: CircuitBreaker  # Redis's
+    db_breaker: CircuitBreaker
     cache: Cache
     limiter: RateLimiter
     dummy_hash: str
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def database_up(self, within: float) -> bool:
+        """A ping through the database guard: refused while the circuit is open, and, when it
+        is half-open, the probe that may close it."""
         try:
-            async with asyncio.timeout(within):
+            with pymongo.timeout(within):  # shortens the guard's deadline
                 await self.tasks.ping()
-        except (TimeoutError, ApiError, PyMongoError):
+        except (ApiError, PyMongoError):
             return False
         return True
 
@@ -72,6 +76,8 @@ def _mongo_client(settings: Settings) -> AsyncMongoClient[Document]:
         maxPoolSize=settings.mongodb_pool_size,
         serverSelectionTimeoutMS=timeout,
         connectTimeoutMS=timeout,
+        # Only for work outside a request (index builds may take long): a request's operations
+        # run under the guard's deadline (DatabaseGuard), which replaces this.
         socketTimeoutMS=max(10_000, timeout * 5),
         tz_aware=True,
         appname=f"reference_api/{settings.replica_id}",
@@ -89,6 +95,29 @@ def _redis_client(url: str, settings: Settings) -> Redis:
         health_check_interval=0,
         decode_responses=False,
     )
+
+
+def _database_breaker(settings: Settings, metrics: Metrics) -> CircuitBreaker:
+    def changed(state: BreakerState) -> None:
+        if state == "open":
+            metrics.db_breaker.opened.inc()
+            log.warning(
+                "database circuit open after %d consecutive outages: answering 503 at once "
+                "for %g s, then one request probes",
+                settings.mongodb_breaker_failures,
+                settings.mongodb_breaker_cooldown,
+            )
+        else:
+            log.warning("database circuit closed: the database answers again")
+
+    breaker = CircuitBreaker(
+        settings.mongodb_breaker_failures,
+        settings.mongodb_breaker_cooldown,
+        faults=(DatabaseUnavailable,),
+        on_change=changed,
+    )
+    metrics.db_breaker.watch(lambda: breaker.state, STATES)
+    return breaker
 
 
 async def _ensure_indexes(
@@ -114,7 +143,14 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     mongo = _mongo_client(settings)
     db = mongo.get_default_database("primo")
-    users, tasks = UsersRepository(db), TasksRepository(db)
+    db_breaker = _database_breaker(settings, metrics)
+    guard = DatabaseGuard(
+        db_breaker,
+        settings.mongodb_timeout_ms / 1000,
+        on_reject=metrics.db_breaker.rejections.inc,
+        on_outage=metrics.db_breaker.outages.inc,
+    )
+    users, tasks = UsersRepository(db, guard), TasksRepository(db, guard)
     url = settings.effective_redis_url
     redis = _redis_client(url, settings) if url else None
     breaker = CircuitBreaker(settings.redis_breaker_failures, settings.redis_breaker_cooldown)
@@ -127,6 +163,7 @@ async def open_services(
         tasks=tasks,
         redis=redis,
         breaker=breaker,
+        db_breaker=db_breaker,
         cache=Cache(redis, breaker, metrics, settings.cache_ttl),
         limiter=RateLimiter(
             redis,

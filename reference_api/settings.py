@@ -35,7 +35,13 @@ class Settings(BaseSettings):
 
     mongodb_uri: str = "mongodb://127.0.0.1:27017/primo"
     mongodb_pool_size: int = Field(default=50, ge=1, le=1000)
+    # Server selection and connect timeout, and the deadline of a request's database work (every
+    # operation of one repository call together; PyMongo's client-side operation timeout).
     mongodb_timeout_ms: int = Field(default=2000, ge=100, le=60000)
+    # The database circuit breaker: after this many consecutive database outages (deadline
+    # passed, connection lost) requests get 503 at once for the cooldown; then one probe decides.
+    mongodb_breaker_failures: int = Field(default=5, ge=1)
+    mongodb_breaker_cooldown: float = Field(default=2.0, gt=0, le=300)
     # The strategy's secondary indexes ({user, status}, {user, createdAt: -1}, {user, priority},
     # text on title + description); off only to measure what they buy. _id and the unique email
     # index always exist.
@@ -63,6 +69,10 @@ class Settings(BaseSettings):
     rate_limit_window: float = Field(default=15.0, gt=0)
     rate_limit_max: int = Field(default=100, ge=1)
     rate_limit_auth_max: int = Field(default=20, ge=1)
+
+    # On SIGTERM, serve this long with readiness 503 and Connection: close before uvicorn's
+    # graceful shutdown (reference_api/drain.py); 0: shut down at once (a balancer drained us).
+    drain_seconds: float = Field(default=0.0, ge=0, le=120)
 
     log_level: str = "info"
     log_file_path: str = ""

@@ -114,6 +114,14 @@ class ComposeStack:
         self._wait_healthy()
 
     def restart(self, name: str) -> None:
+        """``docker restart``: SIGTERM, then SIGKILL after the stop timeout; start; wait healthy.
+
+        No balancer-side drain here (nginx follows the replicas through Docker's DNS, not a
+        list the stack could mark ``down``): an API replica drains itself on SIGTERM
+        (``DRAIN_SECONDS`` in compose.yaml, reference_api/drain.py), then uvicorn stops
+        accepting and finishes the requests in flight. nginx retries a refused connect on
+        another replica, but counts it towards ``max_fails``.
+        """
         self._docker("restart", self._container(name))
         self._wait_healthy()
 

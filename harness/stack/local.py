@@ -17,6 +17,7 @@ from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import ComponentError
+from harness.stack import balancer
 from harness.stack.config import ComponentStatus, StackConfig
 from harness.stack.health import http_ok, mongo_ok, port_is_free, redis_ok
 from harness.stack.nginx import prepare_local_dirs, render_local
@@ -91,6 +92,7 @@ class LocalStack:
         self._shared: socket.socket | None = None
         self._offsets: dict[str, int] = {}  # log size at each start: where "started" is looked for
         self._paused: set[str] = set()
+        self._out: set[str] = set()  # replicas nginx sends nothing (drained for a restart)
 
     # -- the whole stack ------------------------------------------------------------------------
 
@@ -168,15 +170,28 @@ class LocalStack:
         self._proc(name).kill()
 
     def start(self, name: str) -> None:
-        """Start a stopped component again on the same port with the same data, and wait for it."""
+        """Start a stopped component again on the same port with the same data, and wait for it;
+        a replica out of nginx's rotation goes back in once it is ready."""
         proc = self._proc(name)
-        if proc.running():
-            return
-        self._launch(proc)
+        if not proc.running():
+            self._launch(proc)
+        if name in self._out:
+            self._out.discard(name)
+            self._reload_nginx()
 
     def restart(self, name: str) -> None:
-        """Stop gracefully, then :meth:`start`."""
-        self._proc(name).stop()
+        """Stop gracefully, then :meth:`start`.
+
+        A replica behind nginx, with another one in rotation to take its requests, is drained
+        first: taken out of the upstream by a reload, which returns once the requests in flight
+        to it are done (harness/stack/balancer.py); then stopped (SIGTERM: the app's own
+        graceful shutdown), started, and put back once its /health/ready answers 200.
+        """
+        proc = self._proc(name)
+        if self._can_drain(name):
+            self._out.add(name)
+            self._reload_nginx()
+        proc.stop()
         self.start(name)
 
     def pause(self, name: str) -> None:
@@ -325,13 +340,21 @@ class LocalStack:
 
         return ready
 
+    def _write_nginx_conf(self, port: int) -> Path:
+        conf = self.work_dir / "nginx.conf"
+        names = [f"api-{i}" for i in range(1, self.config.replicas + 1)]
+        ports = [self._ports[n] for n in names]
+        down = {self._ports[n] for n in self._out}
+        conf.write_text(
+            render_local(self.work_dir, port, ports, self.config.lb_rate_limit, down=down)
+        )
+        return conf
+
     def _start_nginx(self, port: int) -> None:
         binary = find_nginx()
         assert binary is not None  # _choose_balancer saw it
         prepare_local_dirs(self.work_dir)
-        conf = self.work_dir / "nginx.conf"
-        api_ports = [self._ports[f"api-{i}"] for i in range(1, self.config.replicas + 1)]
-        conf.write_text(render_local(self.work_dir, port, api_ports, self.config.lb_rate_limit))
+        conf = self._write_nginx_conf(port)
         proc = ManagedProcess(
             "nginx",
             [str(binary), "-p", str(self.work_dir), "-c", str(conf), "-g", "daemon off;"],
@@ -342,6 +365,27 @@ class LocalStack:
         url = self.url
         self._add(proc, lambda _p: lambda: http_ok(f"{url}/health"), port)
         self._launch(proc)
+
+    def _can_drain(self, name: str) -> bool:
+        """nginx runs and, without ``name``, still has a replica in rotation to send to."""
+        nginx = self._procs.get("nginx")
+        if nginx is None or not nginx.running() or not name.startswith("api-"):
+            return False
+        others = [
+            n
+            for n, p in self._procs.items()
+            if n.startswith("api-") and n != name and n not in self._out and p.running()
+        ]
+        return bool(others)
+
+    def _reload_nginx(self) -> None:
+        """Rewrite nginx.conf with the replicas out of rotation marked down, reload, and wait
+        until the old workers' requests are done."""
+        nginx = self._procs.get("nginx")
+        if nginx is None or nginx.popen is None or not nginx.running():
+            return
+        self._write_nginx_conf(self._ports["nginx"])
+        balancer.reload(nginx.popen.pid, nginx.log_path)
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import jinja2
@@ -27,6 +27,11 @@ import jinja2
 # - no `http_503` in proxy_next_upstream: measured under overload (target-1k on SecantusDB), the
 #   API's 503s (database unavailable) disabled every replica for fail_timeout and turned an
 #   overloaded database into 99 % 502s from nginx.
+# Restarts: a replica that stops while in rotation fails its connects (retried on another replica,
+# but each counts towards max_fails: two replicas restarted within fail_timeout of each other
+# leave "no live upstreams", all 502), and closes kept-alive connections nginx may be writing a
+# POST or PATCH onto (never resent: 502). So the local stack drains a replica first: rendered
+# `down` and reloaded (harness/stack/balancer.py).
 TEMPLATE = """\
 # Rendered by harness/stack/nginx.py ({{ variant }} variant). Do not edit by hand.
 {% if user %}user {{ user }};
@@ -124,9 +129,14 @@ def _render(**context: object) -> str:
 
 
 def render_local(
-    work_dir: Path, port: int, api_ports: Sequence[int], rate_limit: int = 100_000
+    work_dir: Path,
+    port: int,
+    api_ports: Sequence[int],
+    rate_limit: int = 100_000,
+    down: Collection[int] = (),
 ) -> str:
-    """nginx.conf for a local stack: everything under ``work_dir``, replicas on loopback ports."""
+    """nginx.conf for a local stack: everything under ``work_dir``, replicas on loopback ports;
+    those on a port in ``down`` are kept in the upstream but sent nothing (a drain)."""
     return _render(
         variant="local",
         user=getpass.getuser() if os.geteuid() == 0 else None,
@@ -134,7 +144,7 @@ def render_local(
         resolver=None,
         rate_limit=rate_limit,
         burst=max(20, rate_limit * 2),
-        servers=[f"127.0.0.1:{p}" for p in api_ports],
+        servers=[f"127.0.0.1:{p}" + (" down" if p in down else "") for p in api_ports],
         listen=f"127.0.0.1:{port}",
     )
 

@@ -7,11 +7,12 @@ after it was stored is recognised and answered with the stored document (``inser
 
 from __future__ import annotations
 
-from reference_api.repository._mongo import Document, insert_once, now_utc
+from reference_api.repository._mongo import DatabaseGuard, Document, insert_once, now_utc
 from reference_api.repository.tasks import TaskQuery, TasksRepository
 from reference_api.repository.users import UserRecord, UsersRepository
 
 __all__ = [
+    "DatabaseGuard",
     "Document",
     "TaskQuery",
     "TasksRepository",

@@ -33,6 +33,7 @@ from reference_api.repository._keyset import (
     encode_cursor,
 )
 from reference_api.repository._mongo import (
+    DatabaseGuard,
     Document,
     database_errors,
     insert_once,
@@ -71,8 +72,9 @@ def _to_public(doc: Mapping[str, Any]) -> TaskPublic:
 
 
 class TasksRepository:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], guard: DatabaseGuard) -> None:
         self._tasks: AsyncCollection[Document] = db["tasks"]
+        self._guard = guard  # every request's database work: deadline and circuit breaker
         self.text_search = False  # until the text index is known to exist
 
     async def ensure_indexes(self, *, secondary: bool = True) -> None:
@@ -119,7 +121,7 @@ class TasksRepository:
         # A stored task with our fresh _id, this owner and this creation instant is this create,
         # retried by the driver after it was stored. Any other holder of the _id (not possible
         # with ObjectIds we mint, short of a bug) stays a DuplicateKeyError: a 500, logged.
-        async with database_errors():
+        async with self._guard():
             stored = await insert_once(self._tasks, doc, same=("user", "createdAt"))
         return _to_public(stored)
 
@@ -127,7 +129,7 @@ class TasksRepository:
         oid = object_id(task_id)
         if oid is None:
             raise TaskNotFound()
-        async with database_errors():
+        async with self._guard():
             doc = await self._tasks.find_one({"_id": oid, "user": ObjectId(owner)})
         if doc is None:
             raise TaskNotFound()
@@ -148,7 +150,7 @@ class TasksRepository:
         }
         fields["updatedAt"] = now_utc()
         mine = {"_id": oid, "user": ObjectId(owner)}
-        async with database_errors():
+        async with self._guard():
             result = await self._tasks.update_one(mine, {"$set": fields})
             if result.matched_count == 0:
                 raise TaskNotFound()
@@ -170,7 +172,7 @@ class TasksRepository:
         oid = object_id(task_id)
         if oid is None:
             raise TaskNotFound()
-        async with database_errors():
+        async with self._guard():
             result = await self._tasks.delete_one({"_id": oid, "user": ObjectId(owner)})
         if result.deleted_count == 0:
             raise TaskNotFound()
@@ -213,7 +215,7 @@ class TasksRepository:
     ) -> list[Document]:
         """``find`` when the filter is plain; otherwise an aggregation whose first ``$match`` is
         the indexable part (MongoDB merges the two stages; SecantusDB then uses the index)."""
-        async with database_errors():
+        async with self._guard():
             if not residual:
                 found: list[Document] = (
                     await self._tasks.find(indexable).sort(sort).limit(limit).to_list(limit)
@@ -287,7 +289,7 @@ class TasksRepository:
         by_status = StatusCounts()
         by_priority = PriorityCounts()
         total = 0
-        async with database_errors():
+        async with self._guard():
             cursor = await self._tasks.aggregate(
                 [
                     {"$match": {"user": user}},
@@ -310,5 +312,5 @@ class TasksRepository:
         return TaskStats(total=total, by_status=by_status, by_priority=by_priority, overdue=overdue)
 
     async def ping(self) -> None:
-        async with database_errors():
+        async with self._guard():
             await self._tasks.database.command("ping")

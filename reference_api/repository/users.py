@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from reference_api.errors import EmailTaken, UserNotFound
 from reference_api.repository._mongo import (
+    DatabaseGuard,
     Document,
     database_errors,
     insert_once,
@@ -33,8 +34,9 @@ class UserRecord:
 
 
 class UsersRepository:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], guard: DatabaseGuard) -> None:
         self._users: AsyncCollection[Document] = db["users"]
+        self._guard = guard  # every request's database work: deadline and circuit breaker
 
     async def ensure_indexes(self) -> None:
         async with database_errors():
@@ -48,7 +50,7 @@ class UsersRepository:
             "passwordHash": password_hash,
             "createdAt": now_utc(),
         }
-        async with database_errors():
+        async with self._guard():
             try:
                 # The bcrypt hash has a random salt: only this request can have stored it, so a
                 # duplicate that carries it is this registration retried by the driver.
@@ -58,7 +60,7 @@ class UsersRepository:
         return self._record(stored)
 
     async def by_email(self, email: str) -> UserRecord | None:
-        async with database_errors():
+        async with self._guard():
             doc = await self._users.find_one({"email": email})
         return self._record(doc) if doc else None
 
@@ -66,7 +68,7 @@ class UsersRepository:
         oid = object_id(user_id)
         if oid is None:
             raise UserNotFound()
-        async with database_errors():
+        async with self._guard():
             doc = await self._users.find_one({"_id": oid})
         if doc is None:
             raise UserNotFound()

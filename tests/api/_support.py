@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.stack.local import api_argv
 from harness.stack.processes import ManagedProcess, free_port, log_tail
@@ -46,6 +47,9 @@ _SETTING_NAMES = (
     "FORWARDED_ALLOW_IPS",
     "REDIS_BREAKER_COOLDOWN",
     "REDIS_BREAKER_FAILURES",
+    "MONGODB_BREAKER_COOLDOWN",
+    "MONGODB_BREAKER_FAILURES",
+    "DRAIN_SECONDS",
 )
 
 
@@ -120,6 +124,18 @@ def start_api(work_dir: Path, env: Mapping[str, str], timeout: float = 30.0) -> 
 
 
 ApiFactory = Callable[..., Api]
+
+# Every sample of a /metrics page: (name, sorted labels) -> value.
+Counters = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def counters(client: httpx.Client) -> Counters:
+    text = client.get("/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def wait_until(check: Callable[[], T | None], timeout: float = 5.0, interval: float = 0.02) -> T:

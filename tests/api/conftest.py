@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from harness.stack.processes import ManagedProcess, start_secantusd
 
 from ._support import Api, ApiFactory, api_env, start_api
 
@@ -53,3 +57,13 @@ def api(
 def uncached_api(session_api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]) -> Api:
     """An API without Redis (no cache, no Redis rate limiting)."""
     return session_api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="", CACHE_ENABLED="false")
+
+
+@pytest.fixture
+def own_database(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
+    """A database of this test's own, to kill or freeze: its process and URI."""
+    proc, uri = start_secantusd(tmp_path / "db")
+    yield proc, uri
+    if proc.popen is not None and proc.running():
+        os.killpg(proc.popen.pid, signal.SIGCONT)  # a failed test may leave it frozen
+    proc.stop()

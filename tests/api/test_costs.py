@@ -12,15 +12,13 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient, monitoring
 
 from reference_api.costs import CURRENT, RequestCosts, RoundTrips, on_cpu
 
-from ._support import Api
+from ._support import Api, Counters, counters
 
 TASK_ROUTE = ("GET", "/api/tasks/{task_id}")
-Counters = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 # --- the trampoline -----------------------------------------------------------------------------
@@ -250,15 +248,6 @@ def test_the_command_listener_sees_the_request_of_the_task_that_sent_the_command
 
 
 # --- the counters of a real API ----------------------------------------------------------------
-def counters(api: Api) -> Counters:
-    text = api.client.get("/metrics").text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def per_route(before: Counters, after: Counters, route: tuple[str, str]) -> dict[str, float]:
     """The change of every per-route series of ``route`` (requests summed over status)."""
     method, template = route
@@ -287,14 +276,14 @@ def test_n_reads_of_one_task_cost_one_find_and_two_redis_round_trips_each_plus_o
 ) -> None:
     headers = api.auth()
     task_id = new_task(api, headers)
-    before = counters(api)
+    before = counters(api.client)
 
     states = [
         api.client.get(f"/api/tasks/{task_id}", headers=headers).headers["x-cache"]
         for _ in range(5)
     ]
 
-    costs = per_route(before, counters(api), TASK_ROUTE)
+    costs = per_route(before, counters(api.client), TASK_ROUTE)
     assert states == ["MISS", "HIT", "HIT", "HIT", "HIT"]
     assert costs["http_requests_total"] == 5
     assert costs["db_roundtrips_total"] == 1  # the miss's find; a hit reads no database
@@ -307,12 +296,12 @@ def test_n_reads_of_one_task_cost_one_find_and_two_redis_round_trips_each_plus_o
 
 def test_a_write_costs_one_insert_the_rate_limit_and_one_invalidation(api: Api) -> None:
     headers = api.auth()
-    before = counters(api)
+    before = counters(api.client)
 
     for _ in range(3):
         new_task(api, headers)
 
-    costs = per_route(before, counters(api), ("POST", "/api/tasks"))
+    costs = per_route(before, counters(api.client), ("POST", "/api/tasks"))
     assert costs["http_requests_total"] == 3
     assert costs["db_roundtrips_total"] == 3
     assert costs["redis_roundtrips_total"] == 2 * 3
@@ -323,12 +312,12 @@ def test_a_write_costs_one_insert_the_rate_limit_and_one_invalidation(api: Api) 
 def test_without_redis_reads_are_bypasses_with_no_redis_round_trips(uncached_api: Api) -> None:
     headers = uncached_api.auth()
     task_id = new_task(uncached_api, headers)
-    before = counters(uncached_api)
+    before = counters(uncached_api.client)
 
     for _ in range(3):
         uncached_api.client.get(f"/api/tasks/{task_id}", headers=headers)
 
-    costs = per_route(before, counters(uncached_api), TASK_ROUTE)
+    costs = per_route(before, counters(uncached_api.client), TASK_ROUTE)
     assert costs["db_roundtrips_total"] == 3
     assert costs["redis_roundtrips_total"] == 0
     assert costs["cache_lookups_total[bypass]"] == 3

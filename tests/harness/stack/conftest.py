@@ -50,6 +50,17 @@ def call(
         return int(exc.code), json.loads(exc.read() or b"{}")
 
 
+def log_in(url: str, email: str = "stack@example.com") -> str:
+    """A bearer token of ``email`` (registered first if need be)."""
+    password = "correct horse battery staple"
+    account = {"email": email, "password": password, "name": "S"}
+    status, _ = call("POST", f"{url}/api/auth/register", account)
+    assert status in (201, 409)
+    status, body = call("POST", f"{url}/api/auth/login", {"email": email, "password": password})
+    assert status == 200, body
+    return str(body["access_token"])
+
+
 def replica_spread(url: str, requests: int) -> collections.Counter[str]:
     """How many of ``requests`` GETs each replica answered (its ``X-Replica`` header)."""
     seen: collections.Counter[str] = collections.Counter()

@@ -142,6 +142,22 @@ def test_dockerfile_is_multi_stage_slim_and_runs_as_non_root() -> None:
     assert '"--timeout-keep-alive", "75"' in api_stage
 
 
+def test_a_stopped_api_drains_and_shuts_down_within_its_stop_grace_period(
+    services: dict[str, Any],
+) -> None:
+    api = services["api"]
+    drain = float(
+        re.sub(r"\$\{DRAIN_SECONDS:-([0-9.]+)\}", r"\1", api["environment"]["DRAIN_SECONDS"])
+    )
+    graceful = re.search(
+        r'"--timeout-graceful-shutdown", "(\d+)"', (COMPOSE / "Dockerfile").read_text()
+    )
+    assert graceful is not None
+
+    assert drain > 0  # nginx's kept-alive connections are closed after an answer, not under it
+    assert float(api["stop_grace_period"].removesuffix("s")) > drain + int(graceful.group(1))
+
+
 def test_env_example_lists_the_strategy_variables() -> None:
     lines = (ROOT / ".env.example").read_text().splitlines()
     values = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))

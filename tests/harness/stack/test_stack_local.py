@@ -18,6 +18,7 @@ from harness.stack.processes import free_port
 from .conftest import (
     call,
     get,
+    log_in,
     my_children,
     needs_nginx,
     none_alive,
@@ -30,16 +31,6 @@ pytestmark = pytest.mark.slow
 
 Start = Callable[[StackConfig], LocalStack]
 Config = Callable[..., StackConfig]
-
-
-def log_in(url: str, email: str = "stack@example.com") -> str:
-    password = "correct horse battery staple"
-    account = {"email": email, "password": password, "name": "S"}
-    status, _ = call("POST", f"{url}/api/auth/register", account)
-    assert status in (201, 409)
-    status, body = call("POST", f"{url}/api/auth/login", {"email": email, "password": password})
-    assert status == 200, body
-    return str(body["access_token"])
 
 
 def ready_body(url: str) -> dict:

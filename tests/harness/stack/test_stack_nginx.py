@@ -70,11 +70,19 @@ def test_local_variant_lists_every_replica_and_does_not_throttle(tmp_path: Path)
     assert f"pid {tmp_path.resolve()}/nginx.pid;" in conf
 
 
+def test_local_variant_keeps_a_drained_replica_listed_but_down(tmp_path: Path) -> None:
+    conf = render_local(tmp_path, 8080, [9001, 9002], down={9002})
+
+    assert "server 127.0.0.1:9001 max_fails" in conf
+    assert "server 127.0.0.1:9002 down max_fails" in conf
+
+
 @needs_nginx
-def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
+@pytest.mark.parametrize("down", [set(), {9002}], ids=["all-up", "one-down"])
+def test_rendered_local_config_passes_nginx_t(tmp_path: Path, down: set[int]) -> None:
     prepare_local_dirs(tmp_path)
     conf = tmp_path / "nginx.conf"
-    conf.write_text(render_local(tmp_path, 8080, [9001, 9002]))
+    conf.write_text(render_local(tmp_path, 8080, [9001, 9002], down=down))
 
     checked = nginx_test(tmp_path, conf)
 
