@@ -3,7 +3,9 @@
 Keys are per user and embed a global epoch (``c1:epoch``) and the user's version counter
 (``c1:v:<user>``), so one ``INCR`` on a write makes every cached answer of that user unreachable
 (and one ``INCR`` of the epoch, every answer of every user); old entries expire by TTL. One round
-trip per read: a Lua script returns the epoch, the version and the entry together.
+trip per read: a Lua script returns the epoch, the version and the entry together, and counts the
+request's rate limit in the same call when it is given the limiter's window (a cached read is one
+round trip in all, not one for the limiter and one for the cache).
 
 Fail-open: Redis faults (short socket timeouts, circuit breaker) make the request a ``BYPASS``
 served from MongoDB.
@@ -33,7 +35,7 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +44,7 @@ from redis.asyncio import Redis
 from reference_api.breaker import REDIS_FAULTS, BreakerOpen, CircuitBreaker
 from reference_api.costs import count_lookup, count_redis
 from reference_api.metrics import Metrics
+from reference_api.ratelimit import Window
 
 log = logging.getLogger("reference_api.cache")
 
@@ -54,10 +57,18 @@ RETRY_MAX = 0.5
 _BUMP_BATCH = 500  # version keys per retry round trip
 _STALE_SLACK = 60.0  # s: a read that began before the write may store its answer a little later
 
+# KEYS: the user's version, the epoch and, to count a rate limit, the window's counter.
+# ARGV: the entry key's prefix and suffix, 1 to read the entry (0: count only), the window's TTL.
+# The count is the limiter's own script (reference_api/ratelimit.py), line for line.
 _READ = """
-local e = redis.call('GET', KEYS[2]) or '0'
-local v = redis.call('GET', KEYS[1]) or '0'
-return {e .. ':' .. v, redis.call('GET', ARGV[1] .. e .. ':' .. v .. ARGV[2])}
+local hits = 0
+if KEYS[3] then
+  hits = redis.call('INCR', KEYS[3])
+  if hits == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
+end
+if ARGV[3] == '0' then return {hits} end
+local version = (redis.call('GET', KEYS[2]) or '0') .. ':' .. (redis.call('GET', KEYS[1]) or '0')
+return {hits, version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
 """
 
 
@@ -75,6 +86,7 @@ class Lookup:
     state: CacheState
     value: bytes | None = None
     key: str | None = None  # where to store the answer on a MISS
+    hits: int | None = None  # the rate-limit count sent with it (None: none sent, or it failed)
 
 
 @dataclass(frozen=True)
@@ -117,39 +129,51 @@ class Cache:
     def _is_pending(self, user_id: str) -> bool:
         return self._flush is not None or user_id in self._pending
 
-    async def get(self, user_id: str, suffix: str) -> Lookup:
-        lookup = await self._get(user_id, suffix)
+    async def get(self, user_id: str, suffix: str, window: Window | None = None) -> Lookup:
+        """Look the entry up, counting ``window`` (the request's rate limit) in the same round
+        trip; the limiter judges ``hits``. A user pending here still has the count sent."""
+        lookup = await self._get(user_id, suffix, window)
         count_lookup(lookup.state)  # per route, by the request's X-Cache answer
         return lookup
 
-    async def _get(self, user_id: str, suffix: str) -> Lookup:
-        if self._redis is None or self._read is None or self._is_pending(user_id):
-            self._metrics.cache.labels("bypass").inc()
-            return Lookup("BYPASS")
-        read = self._read
+    async def _get(self, user_id: str, suffix: str, window: Window | None) -> Lookup:
+        if self._read is None:
+            return self._bypass()
+        read, pending = self._read, self._is_pending(user_id)
+        if pending and window is None:
+            return self._bypass()
+        keys = [f"c1:v:{user_id}", EPOCH_KEY]
+        args: list[str | int] = [f"c1:{user_id}:", f":{suffix}", 0 if pending else 1]
+        if window is not None:
+            keys.append(window.key)
+            args.append(window.expire)
 
-        def send() -> Awaitable[Any]:  # the script's reply: [version, entry or None]
+        def send() -> Awaitable[Any]:  # the script's reply: [hits, version, entry or None]
             count_redis()
-            return read(keys=[f"c1:v:{user_id}", EPOCH_KEY], args=[f"c1:{user_id}:", f":{suffix}"])
+            return read(keys=keys, args=args)
 
         try:
-            version, value = await self._breaker.call(send)
+            reply = await self._breaker.call(send)
         except BreakerOpen:
-            self._metrics.cache.labels("bypass").inc()
-            return Lookup("BYPASS")
+            return self._bypass()
         except REDIS_FAULTS as exc:
             self._fault("get", exc)
             return Lookup("BYPASS")
         self._redis_answered()
-        if self._is_pending(user_id):  # an invalidation failed while we were reading
-            self._metrics.cache.labels("bypass").inc()
-            return Lookup("BYPASS")
+        hits = int(reply[0]) if window is not None else None
+        if pending or self._is_pending(user_id):  # an invalidation failed while we were reading
+            return self._bypass(hits)
+        version, value = reply[1], reply[2]
         key = f"c1:{user_id}:{version.decode()}:{suffix}"
         if value is None:
             self._metrics.cache.labels("miss").inc()
-            return Lookup("MISS", key=key)
+            return Lookup("MISS", key=key, hits=hits)
         self._metrics.cache.labels("hit").inc()
-        return Lookup("HIT", value=value)
+        return Lookup("HIT", value=value, hits=hits)
+
+    def _bypass(self, hits: int | None = None) -> Lookup:
+        self._metrics.cache.labels("bypass").inc()
+        return Lookup("BYPASS", hits=hits)
 
     async def put(self, lookup: Lookup, value: bytes) -> None:
         redis, key = self._redis, lookup.key
@@ -168,19 +192,6 @@ class Cache:
             self._fault("set", exc)
         else:
             self._redis_answered()
-
-    async def cached(
-        self, user_id: str, suffix: str, produce: Callable[[], Awaitable[bytes]]
-    ) -> tuple[bytes, CacheState]:
-        """Cache-aside: the cached answer, or ``produce()``'s (stored on a miss); and the
-        ``X-Cache`` state."""
-        lookup = await self.get(user_id, suffix)
-        if lookup.value is not None:
-            return lookup.value, lookup.state
-        body = await produce()
-        if lookup.state == "MISS":
-            await self.put(lookup, body)
-        return body, lookup.state
 
     async def invalidate(self, user_id: str) -> bool:
         """Bump the user's version. On failure return False: the user bypasses the cache here

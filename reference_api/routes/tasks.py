@@ -1,11 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from reference_api.cache import CacheState
-from reference_api.deps import Caller, CurrentUser
+from reference_api.deps import Caller, CurrentUser, UncountedCaller, UncountedUser
 from reference_api.models import (
     TaskCreate,
     TaskListParams,
@@ -28,9 +28,21 @@ _X_CACHE = {
 }
 
 
-def _answer(body: bytes, state: CacheState, response: Response) -> Response:
-    headers = dict(response.headers)
-    headers["X-Cache"] = state
+async def _cached(
+    caller: UncountedCaller, suffix: str, produce: Callable[[], Awaitable[bytes]]
+) -> Response:
+    """Cache-aside, with the caller's rate limit counted in the look-up's round trip: the
+    cached answer, or ``produce()``'s (stored on a miss); ``X-Cache`` says which."""
+    services = caller.services
+    window = services.limiter.window("user", caller.id)
+    lookup = await services.cache.get(caller.id, suffix, window)
+    headers = caller.admit(services.limiter.judge(window, lookup.hits))
+    body = lookup.value
+    if body is None:
+        body = await produce()
+        if lookup.state == "MISS":
+            await services.cache.put(lookup, body)
+    headers["X-Cache"] = lookup.state
     return Response(body, media_type=_JSON, headers=headers)
 
 
@@ -57,8 +69,7 @@ async def create_task(body: TaskCreate, caller: CurrentUser) -> TaskPublic:
     responses={200: {"headers": _X_CACHE}, **errors(400, 401, 422, 429, 503)},
 )
 async def list_tasks(
-    caller: CurrentUser,
-    response: Response,
+    caller: UncountedUser,
     params: Annotated[TaskListParams, Query()],
 ) -> Response:
     query = TaskQuery(
@@ -73,10 +84,7 @@ async def list_tasks(
     async def produce() -> bytes:
         return (await caller.tasks.page(caller.id, query)).model_dump_json().encode()
 
-    body, state = await caller.cache.cached(
-        caller.id, caller.cache.list_suffix(repr(query)), produce
-    )
-    return _answer(body, state, response)
+    return await _cached(caller, caller.cache.list_suffix(repr(query)), produce)
 
 
 @router.get(
@@ -84,12 +92,11 @@ async def list_tasks(
     response_model=TaskStats,
     responses={200: {"headers": _X_CACHE}, **errors(401, 429, 503)},
 )
-async def task_stats(caller: CurrentUser, response: Response) -> Response:
+async def task_stats(caller: UncountedUser) -> Response:
     async def produce() -> bytes:
         return (await caller.tasks.stats(caller.id)).model_dump_json(by_alias=True).encode()
 
-    body, state = await caller.cache.cached(caller.id, "stats", produce)
-    return _answer(body, state, response)
+    return await _cached(caller, "stats", produce)
 
 
 @router.get(
@@ -97,12 +104,11 @@ async def task_stats(caller: CurrentUser, response: Response) -> Response:
     response_model=TaskPublic,
     responses={200: {"headers": _X_CACHE}, **errors(401, 404, 429, 503)},
 )
-async def get_task(task_id: str, caller: CurrentUser, response: Response) -> Response:
+async def get_task(task_id: str, caller: UncountedUser) -> Response:
     async def produce() -> bytes:
         return (await caller.tasks.get(caller.id, task_id)).model_dump_json().encode()
 
-    body, state = await caller.cache.cached(caller.id, f"task:{task_id[:64]}", produce)
-    return _answer(body, state, response)
+    return await _cached(caller, f"task:{task_id[:64]}", produce)
 
 
 @router.patch("/{task_id}", responses=errors(400, 401, 404, 413, 422, 429, 503))
