@@ -5,7 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from reference_api.deps import Caller, CurrentUser, UncountedCaller, UncountedUser
+from reference_api.cache import Entry
+from reference_api.deps import CurrentUser, UncountedCaller, UncountedUser
 from reference_api.models import (
     TaskCreate,
     TaskListParams,
@@ -29,13 +30,13 @@ _X_CACHE = {
 
 
 async def _cached(
-    caller: UncountedCaller, suffix: str, produce: Callable[[], Awaitable[bytes]]
+    caller: UncountedCaller, entry: Entry, produce: Callable[[], Awaitable[bytes]]
 ) -> Response:
     """Cache-aside, with the caller's rate limit counted in the look-up's round trip: the
     cached answer, or ``produce()``'s (stored on a miss); ``X-Cache`` says which."""
     services = caller.services
     window = services.limiter.window("user", caller.id)
-    lookup = await services.cache.get(caller.id, suffix, window)
+    lookup = await services.cache.get(entry, window)
     headers = caller.admit(services.limiter.judge(window, lookup.hits))
     body = lookup.value
     if body is None:
@@ -46,21 +47,17 @@ async def _cached(
     return Response(body, media_type=_JSON, headers=headers)
 
 
-async def _written(caller: Caller) -> None:
-    """Drop the caller's cached reads after a write, whatever its outcome: a write can have
-    been applied although the call failed (a DELETE whose retry the server ran again answers
-    404; a time-out can strike after the write), and a cached copy would outlive it."""
-    await caller.cache.invalidate(caller.id)
-
-
 @router.post(
     "", status_code=status.HTTP_201_CREATED, responses=errors(400, 401, 413, 422, 429, 503)
 )
 async def create_task(body: TaskCreate, caller: CurrentUser) -> TaskPublic:
+    # Every write drops the caller's cached reads it touches whatever its outcome: a write can
+    # have been applied although the call failed (a DELETE whose retry the server ran again
+    # answers 404; a time-out can strike after the write), and a cached copy would outlive it.
     try:
         return await caller.tasks.create(caller.id, body)
     finally:
-        await _written(caller)
+        await caller.cache.invalidate(caller.id)
 
 
 @router.get(
@@ -84,7 +81,7 @@ async def list_tasks(
     async def produce() -> bytes:
         return (await caller.tasks.page(caller.id, query)).model_dump_json().encode()
 
-    return await _cached(caller, caller.cache.list_suffix(repr(query)), produce)
+    return await _cached(caller, Entry.of_list(caller.id, repr(query)), produce)
 
 
 @router.get(
@@ -96,7 +93,7 @@ async def task_stats(caller: UncountedUser) -> Response:
     async def produce() -> bytes:
         return (await caller.tasks.stats(caller.id)).model_dump_json(by_alias=True).encode()
 
-    return await _cached(caller, "stats", produce)
+    return await _cached(caller, Entry.of_stats(caller.id), produce)
 
 
 @router.get(
@@ -108,15 +105,26 @@ async def get_task(task_id: str, caller: UncountedUser) -> Response:
     async def produce() -> bytes:
         return (await caller.tasks.get(caller.id, task_id)).model_dump_json().encode()
 
-    return await _cached(caller, f"task:{task_id[:64]}", produce)
+    return await _cached(caller, Entry.of_task(caller.id, task_id), produce)
 
 
-@router.patch("/{task_id}", responses=errors(400, 401, 404, 413, 422, 429, 503))
-async def update_task(task_id: str, body: TaskUpdate, caller: CurrentUser) -> TaskPublic:
+@router.patch(
+    "/{task_id}", response_model=TaskPublic, responses=errors(400, 401, 404, 413, 422, 429, 503)
+)
+async def update_task(task_id: str, body: TaskUpdate, caller: UncountedUser) -> Response:
+    """The rate limit is counted with the task entry's version, which lets the answer be
+    stored as the task's new entry after the write (``reference_api/cache.py``)."""
+    services = caller.services
+    window = services.limiter.window("user", caller.id)
+    before = await services.cache.before_write(Entry.of_task(caller.id, task_id), window)
+    headers = caller.admit(services.limiter.judge(window, before.hits))
+    answer = None
     try:
-        return await caller.tasks.update(caller.id, task_id, body.changes())
+        task = await caller.tasks.update(caller.id, task_id, body.changes())
+        answer = task.model_dump_json().encode()  # what GET /api/tasks/{id} answers
     finally:
-        await _written(caller)
+        await caller.cache.invalidate(caller.id, task_id, answer=answer, seen=before.seen)
+    return Response(answer, media_type=_JSON, headers=headers)
 
 
 @router.delete(
@@ -129,4 +137,4 @@ async def delete_task(task_id: str, caller: CurrentUser) -> None:
     try:
         await caller.tasks.delete(caller.id, task_id)
     finally:
-        await _written(caller)
+        await caller.cache.invalidate(caller.id, task_id)

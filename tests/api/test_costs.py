@@ -320,6 +320,26 @@ def test_a_write_costs_one_insert_the_rate_limit_and_one_invalidation(api: Api) 
     assert costs["app_cpu_seconds_total"] > 0
 
 
+def test_an_update_costs_two_database_and_two_redis_round_trips_and_its_next_read_none(
+    api: Api,
+) -> None:
+    headers = api.auth()
+    task_id = new_task(api, headers)
+    before = counters(api)
+
+    patched = api.client.patch(f"/api/tasks/{task_id}", json={"status": "done"}, headers=headers)
+    read = api.client.get(f"/api/tasks/{task_id}", headers=headers)
+
+    after = counters(api)
+    update = per_route(before, after, ("PATCH", "/api/tasks/{task_id}"))
+    detail = per_route(before, after, TASK_ROUTE)
+    assert (patched.status_code, read.headers["x-cache"]) == (200, "HIT")
+    # update_one and the read back; the rate limit with the entry's version, and the bump
+    # that stores the answer
+    assert (update["db_roundtrips_total"], update["redis_roundtrips_total"]) == (2, 2)
+    assert (detail.get("db_roundtrips_total", 0.0), detail["redis_roundtrips_total"]) == (0, 1)
+
+
 def test_without_redis_reads_are_bypasses_with_no_redis_round_trips(uncached_api: Api) -> None:
     headers = uncached_api.auth()
     task_id = new_task(uncached_api, headers)
