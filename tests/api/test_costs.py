@@ -352,3 +352,15 @@ def test_without_redis_reads_are_bypasses_with_no_redis_round_trips(uncached_api
     assert costs["db_roundtrips_total"] == 3
     assert costs["redis_roundtrips_total"] == 0
     assert costs["cache_lookups_total[bypass]"] == 3
+
+
+def test_stats_cost_one_database_round_trip_on_a_miss(api: Api) -> None:
+    headers = api.auth()
+    new_task(api, headers)
+    before = counters(api)
+
+    first = api.client.get("/api/tasks/stats", headers=headers)
+
+    costs = per_route(before, counters(api), ("GET", "/api/tasks/stats"))
+    assert first.headers["x-cache"] == "MISS"
+    assert costs["db_roundtrips_total"] == 1  # counts and overdue in one aggregation
