@@ -14,6 +14,7 @@ from reference_api.models import (
     TasksPage,
     TaskStats,
     TaskUpdate,
+    json_bytes,
 )
 from reference_api.repository import TaskQuery
 from reference_api.routes import errors
@@ -79,7 +80,7 @@ async def list_tasks(
     )
 
     async def produce() -> bytes:
-        return (await caller.tasks.page(caller.id, query)).model_dump_json().encode()
+        return json_bytes(await caller.tasks.page(caller.id, query))
 
     return await _cached(caller, Entry.of_list(caller.id, repr(query)), produce)
 
@@ -91,7 +92,7 @@ async def list_tasks(
 )
 async def task_stats(caller: UncountedUser) -> Response:
     async def produce() -> bytes:
-        return (await caller.tasks.stats(caller.id)).model_dump_json(by_alias=True).encode()
+        return json_bytes(await caller.tasks.stats(caller.id))
 
     return await _cached(caller, Entry.of_stats(caller.id), produce)
 
@@ -103,7 +104,7 @@ async def task_stats(caller: UncountedUser) -> Response:
 )
 async def get_task(task_id: str, caller: UncountedUser) -> Response:
     async def produce() -> bytes:
-        return (await caller.tasks.get(caller.id, task_id)).model_dump_json().encode()
+        return json_bytes(await caller.tasks.get(caller.id, task_id))
 
     return await _cached(caller, Entry.of_task(caller.id, task_id), produce)
 
@@ -112,8 +113,8 @@ async def get_task(task_id: str, caller: UncountedUser) -> Response:
     "/{task_id}", response_model=TaskPublic, responses=errors(400, 401, 404, 413, 422, 429, 503)
 )
 async def update_task(task_id: str, body: TaskUpdate, caller: UncountedUser) -> Response:
-    """The rate limit is counted with the task entry's version, which lets the answer be
-    stored as the task's new entry after the write (``reference_api/cache.py``)."""
+    # The rate limit is counted with the task entry's version, which lets the answer be
+    # stored as the task's new entry after the write (reference_api/cache.py).
     services = caller.services
     window = services.limiter.window("user", caller.id)
     before = await services.cache.before_write(Entry.of_task(caller.id, task_id), window)
@@ -121,7 +122,7 @@ async def update_task(task_id: str, body: TaskUpdate, caller: UncountedUser) -> 
     answer = None
     try:
         task = await caller.tasks.update(caller.id, task_id, body.changes())
-        answer = task.model_dump_json().encode()  # what GET /api/tasks/{id} answers
+        answer = json_bytes(task)  # what GET /api/tasks/{id} answers
     finally:
         await caller.cache.invalidate(caller.id, task_id, answer=answer, seen=before.seen)
     return Response(answer, media_type=_JSON, headers=headers)
