@@ -163,6 +163,8 @@ class Cache:
         self._redis = redis
         self._breaker = breaker
         self._metrics = metrics
+        # cache_requests_total's children, made once: labels() is not free
+        self._counted = {r: metrics.cache.labels(r) for r in ("hit", "miss", "bypass", "error")}
         self._ttl = ttl
         self._version_ttl = max(ttl * 4, 86400)
         self._pending = PendingBumps(
@@ -215,9 +217,9 @@ class Cache:
             log.error("cache entry of %s without its mark; served from the database", entry.user)
             value = None
         if value is None:
-            self._metrics.cache.labels("miss").inc()
+            self._counted["miss"].inc()
             return Lookup("MISS", key=f"c1:{entry.user}:{seen}{entry.suffix}", hits=hits)
-        self._metrics.cache.labels("hit").inc()
+        self._counted["hit"].inc()
         return Lookup("HIT", value=value, hits=hits)
 
     async def _call_read(self, entry: Entry, window: Window | None, answer: int) -> list[Any]:
@@ -239,7 +241,7 @@ class Cache:
 
     def _bypass(self, counted: bool, hits: int | None = None) -> Lookup:
         if counted:  # a look-up's
-            self._metrics.cache.labels("bypass").inc()
+            self._counted["bypass"].inc()
         return Lookup("BYPASS", hits=hits)
 
     async def put(self, lookup: Lookup, value: bytes) -> None:
@@ -316,6 +318,6 @@ class Cache:
 
     def _fault(self, operation: str, exc: BaseException, *, lookup: bool = True) -> None:
         if lookup:
-            self._metrics.cache.labels("error").inc()
+            self._counted["error"].inc()
         self._metrics.cache_errors.labels(operation).inc()
         log.debug("cache %s failed: %s", operation, type(exc).__name__)

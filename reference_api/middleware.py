@@ -54,6 +54,9 @@ class EdgeMiddleware:
         self.metrics = metrics
         self.replica = replica.encode("latin-1", "replace")
         self.max_body = max_body
+        # What every answer gets, made once; each request adds its id.
+        self._headers = [*_SECURITY_HEADERS, (b"x-replica", self.replica)]
+        self._headers_but_cache_control = [h for h in self._headers if h[0] != b"cache-control"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,11 +71,7 @@ class EdgeMiddleware:
         )
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        extra_headers = [
-            *_SECURITY_HEADERS,
-            (b"x-request-id", request_id.encode("ascii")),
-            (b"x-replica", self.replica),
-        ]
+        request_id_header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
         response_started = False
 
@@ -83,9 +82,8 @@ class EdgeMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 has_cache_control = any(k.lower() == b"cache-control" for k, _ in headers)
-                headers.extend(
-                    h for h in extra_headers if not (has_cache_control and h[0] == b"cache-control")
-                )
+                headers += self._headers_but_cache_control if has_cache_control else self._headers
+                headers.append(request_id_header)
                 message["headers"] = headers
             await send(message)
 
@@ -142,6 +140,8 @@ class EdgeMiddleware:
         route = _route_template(scope)
         method = scope["method"]
         self.metrics.route(method, route).record(status, elapsed, costs)
+        if not log.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no line, so no fields either
+            return
         state: dict[str, Any] = scope.get("state", {})
         log.info(
             "request",
