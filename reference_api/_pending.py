@@ -16,7 +16,7 @@ log = logging.getLogger("reference_api.cache")
 RETRY_MIN = 0.05  # s, first retry delay; doubles up to RETRY_MAX
 RETRY_MAX = 0.5
 _BUMP_BATCH = 500  # counters per retry round trip
-_STALE_SLACK = 60.0  # s: a read that began before the write may store its answer a little later
+STALE_SLACK = 60  # s: a read that began before the write may store its answer a little later
 
 Bump = Callable[[list[str]], Awaitable[bool]]  # INCR these counters in one round trip; landed?
 Counters = Callable[[str, Iterable[str]], list[str]]  # a user's version, and generations of tasks
@@ -55,7 +55,7 @@ class PendingBumps:
 
     def remember(self, user_id: str, task: str | None) -> None:
         """Record a failed invalidation; start the retry task if it is not running."""
-        deadline, seq = time.monotonic() + self._ttl + _STALE_SLACK, next(self._seq)
+        deadline, seq = time.monotonic() + self._ttl + STALE_SLACK, next(self._seq)
         if self._flush is not None:
             self._flush = _Pending(deadline, seq)  # the epoch bump now also has to follow this
         else:

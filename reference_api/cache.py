@@ -14,6 +14,10 @@ as the task's new entry (write-through), but only if no other write of the task 
 generation between the look-up that counted the update's rate limit and this bump: then that
 answer was read back after every write whose bump came before it, and any later write bumps again.
 
+A counter expires (a user's version after a day, a task's generation after 2 x (TTL + 60 s))
+counted from the last bump or read that may store under it: later than any entry stored under one
+of its values, so a counter that starts again from 0 finds none of them.
+
 Fail-open: Redis faults (short socket timeouts, circuit breaker) make the request a ``BYPASS``
 served from MongoDB.
 
@@ -45,7 +49,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
-from reference_api._pending import PendingBumps
+from reference_api._pending import STALE_SLACK, PendingBumps
 from reference_api.breaker import REDIS_FAULTS, BreakerOpen, CircuitBreaker
 from reference_api.costs import count_lookup, count_redis
 from reference_api.metrics import Metrics
@@ -61,7 +65,9 @@ _HEX = frozenset("0123456789abcdef")
 
 # KEYS: the entry's counter, the epoch and, to count a rate limit, the window's counter.
 # ARGV: the entry key's prefix and suffix, what to answer (_COUNT_ONLY, _VERSION or _ENTRY), the
-# window's TTL. The count is the limiter's own script (reference_api/ratelimit.py), line for line.
+# window's TTL, the counter's TTL. The count is the limiter's own script
+# (reference_api/ratelimit.py), line for line. A read may store under the counter's value: it
+# keeps the counter alive for that long.
 _READ = """
 local hits = 0
 if KEYS[3] then
@@ -69,26 +75,28 @@ if KEYS[3] then
   if hits == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
 end
 if ARGV[3] == '0' then return {hits} end
-local version = (redis.call('GET', KEYS[2]) or '0') .. ':' .. (redis.call('GET', KEYS[1]) or '0')
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+local version = (redis.call('GET', KEYS[2]) or '0') .. ':' .. (v or '0')
 if ARGV[3] == '1' then return {hits, version} end
 return {hits, version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
 """
 _COUNT_ONLY, _VERSION, _ENTRY = 0, 1, 2
 
 # After a write. KEYS: the user's version, the epoch and, for a task written, its generation.
-# ARGV: the counters' TTL; for a write-through, the task entry's version before the write (from
-# the read script), the entry key's prefix and suffix, the answer and its TTL. The answer is
-# stored only if this bump is the first since then (the generation was g - 1).
+# ARGV: the version's and the generation's TTLs; for a write-through, the task entry's version
+# before the write (from the read script), the entry key's prefix and suffix, the answer and its
+# TTL. The answer is stored only if this bump is the first since then (the generation was g - 1).
 _WRITTEN = """
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 if not KEYS[3] then return 0 end
 local g = redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[1])
-if not ARGV[2] then return 0 end
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+if not ARGV[3] then return 0 end
 local e = redis.call('GET', KEYS[2]) or '0'
-if ARGV[2] ~= e .. ':' .. (g - 1) then return 0 end
-redis.call('SET', ARGV[3] .. e .. ':' .. g .. ARGV[4], ARGV[5], 'EX', ARGV[6])
+if ARGV[3] ~= e .. ':' .. (g - 1) then return 0 end
+redis.call('SET', ARGV[4] .. e .. ':' .. g .. ARGV[5], ARGV[6], 'EX', ARGV[7])
 return 1
 """
 
@@ -125,6 +133,7 @@ class Entry:
     counter: str
     suffix: str
     mark: bytes | None = None
+    per_task: bool = False  # the counter is a task's generation, not the user's version
 
     @classmethod
     def of_list(cls, user_id: str, query: str) -> Entry:
@@ -139,7 +148,7 @@ class Entry:
     def of_task(cls, user_id: str, task_id: str) -> Entry:
         task = task_name(task_id) or task_id[:64]  # a malformed id's answer is a 404: never stored
         mark = f'"owner":"{user_id}"'.encode()
-        return cls(user_id, _generation_key(user_id, task), f":t:{task}", mark)
+        return cls(user_id, _generation_key(user_id, task), f":t:{task}", mark, per_task=True)
 
 
 @dataclass
@@ -167,6 +176,12 @@ class Cache:
         self._counted = {r: metrics.cache.labels(r) for r in ("hit", "miss", "bypass", "error")}
         self._ttl = ttl
         self._version_ttl = max(ttl * 4, 86400)
+        # A counter must outlive every entry stored under its values, so that once it expires
+        # and starts again from 0 none of them is left: every bump, and every read that may
+        # store, renews its TTL, and an entry is stored at most STALE_SLACK after the read and
+        # lives the TTL. A generation (one per task written: a deleted task's lingers) gets
+        # twice that, as margin, and so that volatile-ttl evicts entries before it.
+        self._generation_ttl = 2 * (ttl + STALE_SLACK)
         self._pending = PendingBumps(
             self._bump_keys, _counters, EPOCH_KEY, ttl=ttl, max_pending=max_pending
         )
@@ -226,10 +241,11 @@ class Cache:
         script = self._read
         assert script is not None
         keys = [entry.counter, EPOCH_KEY]
-        args: list[str | int] = [f"c1:{entry.user}:", entry.suffix, answer]
+        counter_ttl = self._generation_ttl if entry.per_task else self._version_ttl
+        expire = 0 if window is None else window.expire
+        args: list[str | int] = [f"c1:{entry.user}:", entry.suffix, answer, expire, counter_ttl]
         if window is not None:
             keys.append(window.key)
-            args.append(window.expire)
 
         def send() -> Awaitable[list[Any]]:  # [hits, version, entry or None], as asked
             count_redis()
@@ -267,7 +283,7 @@ class Cache:
             return True
         task = task_name(task_id) if task_id is not None else None
         keys = [f"c1:v:{user_id}", EPOCH_KEY]
-        args: list[str | int | bytes] = [self._version_ttl]
+        args: list[str | int | bytes] = [self._version_ttl, self._generation_ttl]
         if task is not None:
             keys.append(_generation_key(user_id, task))
             if answer is not None and seen is not None:

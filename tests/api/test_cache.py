@@ -433,6 +433,21 @@ def with_cache(redis_url: str, scenario: Callable[[Cache], Awaitable[None]]) -> 
     asyncio.run(run())
 
 
+def with_cache_and_redis(
+    redis_url: str, scenario: Callable[[Cache, AsyncRedis], Awaitable[None]]
+) -> None:
+    """``with_cache``, with a client of the test's own to look at the keys."""
+
+    async def both(cache: Cache) -> None:
+        direct = AsyncRedis.from_url(redis_url)
+        try:
+            await scenario(cache, direct)
+        finally:
+            await direct.aclose()
+
+    with_cache(redis_url, both)
+
+
 def a_window(user: str) -> Window:
     """A rate-limit window of ``user``'s own: writes count their limit with the version."""
     return Window("user", f"rl1:user:{user}:test", 60, 0.0, 60.0)
@@ -518,3 +533,36 @@ def test_an_entry_whose_answer_names_another_owner_is_not_served(redis_url: str)
         assert (await cache.get(entry)).state == "MISS"
 
     with_cache(redis_url, scenario)
+
+
+def test_a_deleted_tasks_generation_expires_with_its_entries_not_after_a_day(
+    redis_url: str,
+) -> None:
+    user, task = a_user_id(), a_user_id()
+
+    async def scenario(cache: Cache, direct: AsyncRedis) -> None:
+        assert await cache.invalidate(user, task)  # a DELETE's
+
+        ttl = await direct.ttl(f"c1:g:{user}:{task}")
+
+        assert 300 + 60 < ttl <= 2 * (300 + 60)  # outlives every entry under it, and no more
+
+    with_cache_and_redis(redis_url, scenario)
+
+
+@pytest.mark.parametrize("of", ["task", "list"])
+def test_a_read_that_may_store_keeps_its_counter_alive(redis_url: str, of: str) -> None:
+    """A counter that expired would start again from 0, and could climb back to a value whose
+    entry a read stored just before: so every read renews the counter it stores under."""
+    user, task = a_user_id(), a_user_id()
+    entry = Entry.of_task(user, task) if of == "task" else Entry.of_list(user, "query")
+
+    async def scenario(cache: Cache, direct: AsyncRedis) -> None:
+        assert await cache.invalidate(user, task)  # the counters exist
+        await direct.expire(entry.counter, 5)
+
+        await cache.get(entry)
+
+        assert await direct.ttl(entry.counter) > 300 + 60
+
+    with_cache_and_redis(redis_url, scenario)
