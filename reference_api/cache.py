@@ -1,18 +1,31 @@
 """Redis cache-aside for list, detail and stats answers.
 
-Keys are per user and embed a global epoch (``c1:epoch``) and the user's version counter
-(``c1:v:<user>``), so one ``INCR`` on a write makes every cached answer of that user unreachable
-(and one ``INCR`` of the epoch, every answer of every user); old entries expire by TTL. One round
-trip per read: a Lua script returns the epoch, the version and the entry together.
+Every key embeds its user and a global epoch (``c1:epoch``), and hangs on a counter that a write
+bumps: lists and stats on the user's version (``c1:v:<user>``: any write of theirs makes them
+unreachable), a task's detail on the task's generation (``c1:g:<user>:<task>``: only a write of
+that task does). One ``INCR`` of the epoch makes every answer of every user unreachable; old
+entries expire by TTL. A read is one round trip: a Lua script returns the epoch, the counter and
+the entry together, and counts the request's rate limit in the same call when given its window.
+
+A write bumps the user's version and, for a task it updated or deleted, the task's generation,
+after the database write (one script). A read that looked up an entry before that bump stores
+what it read under the old counter, where nobody looks any more. An update also stores its answer
+as the task's new entry (write-through), but only if no other write of the task bumped its
+generation between the look-up that counted the update's rate limit and this bump: then that
+answer was read back after every write whose bump came before it, and any later write bumps again.
+
+A counter expires (a user's version after a day, a task's generation after 2 x (TTL + 60 s))
+counted from the last bump or read that may store under it: later than any entry stored under one
+of its values, so a counter that starts again from 0 finds none of them.
 
 Fail-open: Redis faults (short socket timeouts, circuit breaker) make the request a ``BYPASS``
 served from MongoDB.
 
 A write whose invalidation fails is still acknowledged. Its user is then *pending*: this process
-bypasses the cache for them, and one background task retries the ``INCR`` (not through the
-breaker) with backoff capped at ``RETRY_MAX`` s, woken early by any successful cache call, until
-it lands; so other replicas stop serving the old entries at most one retry interval after this
-process reaches Redis again.
+bypasses the cache for them, and one background task retries the ``INCR`` of their version and
+of the generations of the tasks written (not through the breaker) with backoff capped at
+``RETRY_MAX`` s, woken early by any successful cache call, until it lands; so other replicas stop
+serving the old entries at most one retry interval after this process reaches Redis again.
 
 Residual window: while Redis answers other replicas but not this one (a partial partition, or
 Redis back before this process's next retry), those replicas may serve entries older than the
@@ -21,45 +34,71 @@ the TTL (+ a small slack): every entry that could be stale has expired by then, 
 the retries give up. A process that stops with bumps still pending (after one last attempt at
 shutdown) leaves the same window, up to the TTL.
 
-Memory is bounded: past ``max_pending`` users, they are folded into one pending bump of the global
-epoch (every user's entries), during which this process bypasses the cache for everyone.
+Memory is bounded: past ``max_pending`` counters to bump (users and tasks), they are folded into
+one pending bump of the global epoch (every user's entries), during which this process bypasses
+the cache for everyone.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import itertools
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from reference_api._pending import STALE_SLACK, PendingBumps
 from reference_api.breaker import REDIS_FAULTS, BreakerOpen, CircuitBreaker
 from reference_api.costs import count_lookup, count_redis
 from reference_api.metrics import Metrics
+from reference_api.ratelimit import Window
 
 log = logging.getLogger("reference_api.cache")
 
 CacheState = Literal["HIT", "MISS", "BYPASS"]
 
 EPOCH_KEY = "c1:epoch"
-MAX_PENDING = 10_000  # users awaiting a retried invalidation, before folding into an epoch bump
-RETRY_MIN = 0.05  # s, first retry delay; doubles up to RETRY_MAX
-RETRY_MAX = 0.5
-_BUMP_BATCH = 500  # version keys per retry round trip
-_STALE_SLACK = 60.0  # s: a read that began before the write may store its answer a little later
+MAX_PENDING = 10_000  # counters awaiting a retried bump, before folding into an epoch bump
+_HEX = frozenset("0123456789abcdef")
 
+# KEYS: the entry's counter, the epoch and, to count a rate limit, the window's counter.
+# ARGV: the entry key's prefix and suffix, what to answer (_COUNT_ONLY, _VERSION or _ENTRY), the
+# window's TTL, the counter's TTL. The count is the limiter's own script
+# (reference_api/ratelimit.py), line for line. A read may store under the counter's value: it
+# keeps the counter alive for that long.
 _READ = """
-local e = redis.call('GET', KEYS[2]) or '0'
-local v = redis.call('GET', KEYS[1]) or '0'
-return {e .. ':' .. v, redis.call('GET', ARGV[1] .. e .. ':' .. v .. ARGV[2])}
+local hits = 0
+if KEYS[3] then
+  hits = redis.call('INCR', KEYS[3])
+  if hits == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
+end
+if ARGV[3] == '0' then return {hits} end
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+local version = (redis.call('GET', KEYS[2]) or '0') .. ':' .. (v or '0')
+if ARGV[3] == '1' then return {hits, version} end
+return {hits, version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
 """
+_COUNT_ONLY, _VERSION, _ENTRY = 0, 1, 2
 
+# After a write. KEYS: the user's version, the epoch and, for a task written, its generation.
+# ARGV: the version's and the generation's TTLs; for a write-through, the task entry's version
+# before the write (from the read script), the entry key's prefix and suffix, the answer and its
+# TTL. The answer is stored only if this bump is the first since then (the generation was g - 1).
+_WRITTEN = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if not KEYS[3] then return 0 end
+local g = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+if not ARGV[3] then return 0 end
+local e = redis.call('GET', KEYS[2]) or '0'
+if ARGV[3] ~= e .. ':' .. (g - 1) then return 0 end
+redis.call('SET', ARGV[4] .. e .. ':' .. g .. ARGV[5], ARGV[6], 'EX', ARGV[7])
+return 1
+"""
 
 _BUMP = """
 for _, key in ipairs(KEYS) do
@@ -70,17 +109,55 @@ return #KEYS
 """
 
 
+def task_name(task_id: str) -> str | None:
+    """A task id as keys spell it (an ObjectId's 24 hex digits, lower case: ``ObjectId`` takes
+    either case, and one task must have one generation); None when it names no task."""
+    name = task_id.lower()
+    return name if len(name) == 24 and _HEX.issuperset(name) else None
+
+
+def _generation_key(user_id: str, task: str) -> str:
+    return f"c1:g:{user_id}:{task}"
+
+
+def _counters(user_id: str, tasks: Iterable[str]) -> list[str]:
+    return [f"c1:v:{user_id}", *(_generation_key(user_id, task) for task in tasks)]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where one cached answer lives: ``c1:<user>:<epoch>:<counter's value><suffix>``. An entry
+    with ``mark`` is served only if its answer contains it (a task's answer names its owner)."""
+
+    user: str
+    counter: str
+    suffix: str
+    mark: bytes | None = None
+    per_task: bool = False  # the counter is a task's generation, not the user's version
+
+    @classmethod
+    def of_list(cls, user_id: str, query: str) -> Entry:
+        digest = hashlib.sha256(query.encode()).hexdigest()[:32]
+        return cls(user_id, f"c1:v:{user_id}", f":list:{digest}")
+
+    @classmethod
+    def of_stats(cls, user_id: str) -> Entry:
+        return cls(user_id, f"c1:v:{user_id}", ":stats")
+
+    @classmethod
+    def of_task(cls, user_id: str, task_id: str) -> Entry:
+        task = task_name(task_id) or task_id[:64]  # a malformed id's answer is a 404: never stored
+        mark = f'"owner":"{user_id}"'.encode()
+        return cls(user_id, _generation_key(user_id, task), f":t:{task}", mark, per_task=True)
+
+
 @dataclass
 class Lookup:
     state: CacheState
     value: bytes | None = None
     key: str | None = None  # where to store the answer on a MISS
-
-
-@dataclass(frozen=True)
-class _Pending:
-    deadline: float  # monotonic; by then every entry older than the write has expired
-    seq: int  # order of the failed invalidation, to tell it from a later one of the same user
+    hits: int | None = None  # the rate-limit count sent with it (None: none sent, or it failed)
+    seen: str | None = None  # the entry's "epoch:counter", for a write-through after a write
 
 
 class Cache:
@@ -95,216 +172,168 @@ class Cache:
         self._redis = redis
         self._breaker = breaker
         self._metrics = metrics
+        # cache_requests_total's children, made once: labels() is not free
+        self._counted = {r: metrics.cache.labels(r) for r in ("hit", "miss", "bypass", "error")}
         self._ttl = ttl
         self._version_ttl = max(ttl * 4, 86400)
-        self._max_pending = max_pending
-        self._pending: dict[str, _Pending] = {}  # users whose invalidation has not landed yet
-        self._flush: _Pending | None = None  # an epoch bump (every user) that has not landed yet
-        self._seq = itertools.count()
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        # A counter must outlive every entry stored under its values, so that once it expires
+        # and starts again from 0 none of them is left: every bump, and every read that may
+        # store, renews its TTL, and an entry is stored at most STALE_SLACK after the read and
+        # lives the TTL. A generation (one per task written: a deleted task's lingers) gets
+        # twice that, as margin, and so that volatile-ttl evicts entries before it.
+        self._generation_ttl = 2 * (ttl + STALE_SLACK)
+        self._pending = PendingBumps(
+            self._bump_keys, _counters, EPOCH_KEY, ttl=ttl, max_pending=max_pending
+        )
         self._read = redis.register_script(_READ) if redis is not None else None
+        self._written = redis.register_script(_WRITTEN) if redis is not None else None
         self._bump = redis.register_script(_BUMP) if redis is not None else None
 
     @property
     def enabled(self) -> bool:
         return self._redis is not None
 
-    @staticmethod
-    def list_suffix(query: str) -> str:
-        return "list:" + hashlib.sha256(query.encode()).hexdigest()[:32]
-
-    def _is_pending(self, user_id: str) -> bool:
-        return self._flush is not None or user_id in self._pending
-
-    async def get(self, user_id: str, suffix: str) -> Lookup:
-        lookup = await self._get(user_id, suffix)
+    async def get(self, entry: Entry, window: Window | None = None) -> Lookup:
+        """Look ``entry`` up, counting ``window`` (the request's rate limit) in the same round
+        trip; the limiter judges ``hits``. A user pending here still has the count sent."""
+        lookup = await self._get(entry, window, read=True)
         count_lookup(lookup.state)  # per route, by the request's X-Cache answer
         return lookup
 
-    async def _get(self, user_id: str, suffix: str) -> Lookup:
-        if self._redis is None or self._read is None or self._is_pending(user_id):
-            self._metrics.cache.labels("bypass").inc()
+    async def before_write(self, entry: Entry, window: Window | None) -> Lookup:
+        """Before a write of ``entry``'s task: count ``window`` and note the entry's version
+        (``seen``) in one round trip, for :meth:`invalidate`'s write-through. Not a look-up:
+        nothing is read and nothing counted as one; without a window, no round trip at all."""
+        if window is None:
             return Lookup("BYPASS")
-        read = self._read
+        return await self._get(entry, window, read=False)
 
-        def send() -> Awaitable[Any]:  # the script's reply: [version, entry or None]
-            count_redis()
-            return read(keys=[f"c1:v:{user_id}", EPOCH_KEY], args=[f"c1:{user_id}:", f":{suffix}"])
-
+    async def _get(self, entry: Entry, window: Window | None, *, read: bool) -> Lookup:
+        pending = self._pending.covers(entry.user)
+        if self._read is None or (pending and window is None):
+            return self._bypass(read)
         try:
-            version, value = await self._breaker.call(send)
+            reply = await self._call_read(
+                entry, window, _COUNT_ONLY if pending else _ENTRY if read else _VERSION
+            )
         except BreakerOpen:
-            self._metrics.cache.labels("bypass").inc()
-            return Lookup("BYPASS")
+            return self._bypass(read)
         except REDIS_FAULTS as exc:
-            self._fault("get", exc)
+            self._fault("get" if read else "count", exc, lookup=read)
             return Lookup("BYPASS")
-        self._redis_answered()
-        if self._is_pending(user_id):  # an invalidation failed while we were reading
-            self._metrics.cache.labels("bypass").inc()
-            return Lookup("BYPASS")
-        key = f"c1:{user_id}:{version.decode()}:{suffix}"
+        hits = int(reply[0]) if window is not None else None
+        if pending or self._pending.covers(entry.user):  # an invalidation failed meanwhile
+            return self._bypass(read, hits)
+        seen: str = reply[1].decode()
+        if not read:
+            return Lookup("BYPASS", hits=hits, seen=seen)
+        value: bytes | None = reply[2]
+        if value is not None and entry.mark is not None and entry.mark not in value:
+            log.error("cache entry of %s without its mark; served from the database", entry.user)
+            value = None
         if value is None:
-            self._metrics.cache.labels("miss").inc()
-            return Lookup("MISS", key=key)
-        self._metrics.cache.labels("hit").inc()
-        return Lookup("HIT", value=value)
+            self._counted["miss"].inc()
+            return Lookup("MISS", key=f"c1:{entry.user}:{seen}{entry.suffix}", hits=hits)
+        self._counted["hit"].inc()
+        return Lookup("HIT", value=value, hits=hits)
+
+    async def _call_read(self, entry: Entry, window: Window | None, answer: int) -> list[Any]:
+        script = self._read
+        assert script is not None
+        keys = [entry.counter, EPOCH_KEY]
+        counter_ttl = self._generation_ttl if entry.per_task else self._version_ttl
+        expire = 0 if window is None else window.expire
+        args: list[str | int] = [f"c1:{entry.user}:", entry.suffix, answer, expire, counter_ttl]
+        if window is not None:
+            keys.append(window.key)
+
+        def send() -> Awaitable[list[Any]]:  # [hits, version, entry or None], as asked
+            count_redis()
+            return script(keys=keys, args=args)
+
+        reply = await self._breaker.call(send)
+        self._pending.redis_answered()
+        return reply
+
+    def _bypass(self, counted: bool, hits: int | None = None) -> Lookup:
+        if counted:  # a look-up's
+            self._counted["bypass"].inc()
+        return Lookup("BYPASS", hits=hits)
 
     async def put(self, lookup: Lookup, value: bytes) -> None:
         redis, key = self._redis, lookup.key
-        if redis is None or key is None:
-            return
+        if redis is not None and key is not None:
+            await self._send("set", lambda: redis.set(key, value, ex=self._ttl))
+
+    async def invalidate(
+        self,
+        user_id: str,
+        task_id: str | None = None,
+        *,
+        answer: bytes | None = None,
+        seen: str | None = None,
+    ) -> bool:
+        """After a write of ``user_id``'s: bump their version and, for a task updated or
+        deleted, its generation; with the ``answer`` read back after an update and the version
+        :meth:`before_write` saw, store it as the task's entry unless another write came in
+        between. On failure return False: the user bypasses the cache here and the bumps are
+        retried in the background until they land (or the TTL makes them moot)."""
+        script = self._written
+        if script is None:
+            return True
+        task = task_name(task_id) if task_id is not None else None
+        keys = [f"c1:v:{user_id}", EPOCH_KEY]
+        args: list[str | int | bytes] = [self._version_ttl, self._generation_ttl]
+        if task is not None:
+            keys.append(_generation_key(user_id, task))
+            if answer is not None and seen is not None:
+                args += [seen, f"c1:{user_id}:", f":t:{task}", answer, self._ttl]
+        if await self._send("invalidate", lambda: script(keys=keys, args=args)):
+            return True
+        self._pending.remember(user_id, task)
+        return False
+
+    async def _send(self, operation: str, call: Callable[[], Awaitable[object]]) -> bool:
+        """A request's call to Redis, through the breaker and counted as its round trip; False
+        when it was not sent (breaker open) or failed (recorded)."""
 
         def send() -> Awaitable[object]:
             count_redis()
-            return redis.set(key, value, ex=self._ttl)
+            return call()
 
         try:
             await self._breaker.call(send)
         except BreakerOpen:
-            pass
+            return False
         except REDIS_FAULTS as exc:
-            self._fault("set", exc)
-        else:
-            self._redis_answered()
-
-    async def cached(
-        self, user_id: str, suffix: str, produce: Callable[[], Awaitable[bytes]]
-    ) -> tuple[bytes, CacheState]:
-        """Cache-aside: the cached answer, or ``produce()``'s (stored on a miss); and the
-        ``X-Cache`` state."""
-        lookup = await self.get(user_id, suffix)
-        if lookup.value is not None:
-            return lookup.value, lookup.state
-        body = await produce()
-        if lookup.state == "MISS":
-            await self.put(lookup, body)
-        return body, lookup.state
-
-    async def invalidate(self, user_id: str) -> bool:
-        """Bump the user's version. On failure return False: the user bypasses the cache here
-        and the bump is retried in the background until it lands (or the TTL makes it moot)."""
-        if self._bump is None:
-            return True
-        if await self._bump_keys([f"c1:v:{user_id}"], via_breaker=True):
-            return True
-        self._remember(user_id)
-        return False
+            self._fault(operation, exc)
+            return False
+        self._pending.redis_answered()
+        return True
 
     async def aclose(self) -> None:
         """Stop the retry task (at shutdown), after one last, short attempt at pending bumps."""
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-        if self._pending or self._flush is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await self._retry_once()
+        await self._pending.aclose()
 
-    async def _bump_keys(self, keys: list[str], via_breaker: bool) -> bool:
-        """INCR the given version keys in one round trip; False on a Redis fault.
+    async def _bump_keys(self, keys: list[str]) -> bool:
+        """INCR the given counters in one round trip; False on a Redis fault.
 
-        Requests go through the breaker. The retry task does not: it is one serialized
-        background call at most every ``RETRY_MAX`` s, and must notice Redis is back without
-        waiting for the breaker's cooldown or for traffic to probe it."""
+        Not through the breaker: the retry task is one serialized background call at most every
+        ``RETRY_MAX`` s, and must notice Redis is back without waiting for the breaker's
+        cooldown or for traffic to probe it. Counted as an error only: it is no request's."""
         bump_script = self._bump
         if bump_script is None:
             return True
-
-        async def bump() -> None:
-            if via_breaker:  # a request's; the retry task's belong to no request
-                count_redis()
-            await bump_script(keys=keys, args=[self._version_ttl])
-
         try:
-            await (self._breaker.call(bump) if via_breaker else bump())
-        except BreakerOpen:
-            return False
+            await bump_script(keys=keys, args=[self._version_ttl])
         except REDIS_FAULTS as exc:
-            if via_breaker:
-                self._fault("invalidate", exc)
-            else:  # not a request: counted as an error only
-                self._metrics.cache_errors.labels("invalidate_retry").inc()
-                log.debug("cache invalidation retry failed: %s", type(exc).__name__)
+            self._metrics.cache_errors.labels("invalidate_retry").inc()
+            log.debug("cache invalidation retry failed: %s", type(exc).__name__)
             return False
         return True
 
-    def _remember(self, user_id: str) -> None:
-        """Record a failed invalidation; start the retry task if it is not running."""
-        entry = _Pending(time.monotonic() + self._ttl + _STALE_SLACK, next(self._seq))
-        if self._flush is not None:
-            self._flush = entry  # the epoch bump now also has to follow this write
-        else:
-            self._pending.pop(user_id, None)
-            self._pending[user_id] = entry
-            if len(self._pending) > self._max_pending:
-                log.warning(
-                    "%d users await cache invalidation; bumping the global epoch instead",
-                    len(self._pending),
-                )
-                self._pending.clear()
-                self._flush = entry
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._retry_loop(), name="cache-invalidation")
-
-    def _redis_answered(self) -> None:
-        if self._pending or self._flush is not None:
-            self._wake.set()
-
-    async def _retry_loop(self) -> None:
-        delay = RETRY_MIN
-        while self._pending or self._flush is not None:
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            try:
-                landed = await self._retry_once()
-            except Exception:  # never let the task die with bumps pending
-                log.exception("cache invalidation retry failed")
-                landed = False
-            delay = RETRY_MIN if landed else min(delay * 2, RETRY_MAX)
-
-    def _forget_expired(self, now: float) -> None:
-        """Pending bumps whose entries have all expired by now need no bump any more."""
-        if self._flush is not None and self._flush.deadline <= now:
-            self._flush = None
-            log.warning("cache epoch bump given up: every entry it was for has expired")
-        expired = [u for u, p in self._pending.items() if p.deadline <= now]
-        for user_id in expired:
-            del self._pending[user_id]
-        if expired:
-            log.warning(
-                "cache invalidation given up for %d users: their entries expired", len(expired)
-            )
-
-    async def _retry_once(self) -> bool:
-        """One attempt at the pending bumps; True if every one attempted landed."""
-        self._forget_expired(time.monotonic())
-        mark = next(self._seq)  # a failure recorded after this may postdate the bump
-        if self._flush is not None:
-            if not await self._bump_keys([EPOCH_KEY], via_breaker=False):
-                return False
-            if self._flush is not None and self._flush.seq < mark:
-                self._flush = None
-            for user_id in [u for u, p in self._pending.items() if p.seq < mark]:
-                del self._pending[user_id]
-            return True
-        users = list(self._pending)
-        for start in range(0, len(users), _BUMP_BATCH):
-            batch = users[start : start + _BUMP_BATCH]
-            if not await self._bump_keys([f"c1:v:{u}" for u in batch], via_breaker=False):
-                return False
-            for user_id in batch:
-                entry = self._pending.get(user_id)
-                if entry is not None and entry.seq < mark:
-                    del self._pending[user_id]
-        return True
-
-    def _fault(self, operation: str, exc: BaseException) -> None:
-        self._metrics.cache.labels("error").inc()
+    def _fault(self, operation: str, exc: BaseException, *, lookup: bool = True) -> None:
+        if lookup:
+            self._counted["error"].inc()
         self._metrics.cache_errors.labels(operation).inc()
         log.debug("cache %s failed: %s", operation, type(exc).__name__)

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reference_api.cache import Cache
 from reference_api.errors import NotAuthenticated
+from reference_api.ratelimit import Quota
 from reference_api.repository import TasksRepository, UsersRepository
 from reference_api.services import Services
 
@@ -71,12 +72,7 @@ class Caller:
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/auth/login")
 
 
-async def current_caller(
-    request: Request,
-    response: Response,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    """The caller of an authenticated request (JWT ``sub``), counted against its rate limit."""
+def _caller_id(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
     services: Services = request.app.state.services
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated()
@@ -84,6 +80,17 @@ async def current_caller(
     if len(user_id) != 24 or not all(c in "0123456789abcdef" for c in user_id):
         raise NotAuthenticated()
     request.state.user_id = user_id
+    return user_id
+
+
+async def current_caller(
+    request: Request,
+    response: Response,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller of an authenticated request (JWT ``sub``), counted against its rate limit."""
+    services: Services = request.app.state.services
+    user_id = _caller_id(request, credentials)
     quota = await services.limiter.hit("user", user_id)
     if quota is not None:
         response.headers.update(quota.headers())
@@ -91,5 +98,30 @@ async def current_caller(
     return Caller(user_id, services)
 
 
+@dataclass(frozen=True)
+class UncountedCaller(Caller):
+    """An authenticated request whose rate limit the route counts itself, in the round trip of
+    its first cache call (``reference_api/cache.py``), and hands to :meth:`admit`."""
+
+    request: Request
+
+    def admit(self, quota: Quota | None) -> dict[str, str]:
+        """Keep the counted quota for error answers; its headers, for the route's answer."""
+        if quota is None:
+            return {}
+        headers = quota.headers()
+        self.request.state.quota_headers = headers
+        return headers
+
+
+async def uncounted_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> UncountedCaller:
+    """The caller of an authenticated request, not yet counted against its rate limit."""
+    return UncountedCaller(_caller_id(request, credentials), request.app.state.services, request)
+
+
 CurrentUser = Annotated[Caller, Depends(current_caller)]
+UncountedUser = Annotated[UncountedCaller, Depends(uncounted_caller)]
 AuthLimited = Annotated[Services, Depends(limit_by_ip)]

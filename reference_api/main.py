@@ -97,7 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics, drain: Drain) -> None:
     # Added innermost first: the edge middleware is the outermost (it sees every answer).
     if settings.compression:
-        app.add_middleware(GZipMiddleware, minimum_size=1024)
+        # Level 1 (nginx's default) rather than Starlette's 9: every list answer is compressed,
+        # HIT or not, and the CPU is the limit; a 20-task page (7.2 kB) is 1.08 kB instead of
+        # 0.92 kB.
+        app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     if settings.origins:
         app.add_middleware(
             CORSMiddleware,

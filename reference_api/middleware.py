@@ -11,7 +11,6 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,18 +45,6 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def _edge_headers(
-    headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]], *, close: bool
-) -> list[tuple[bytes, bytes]]:
-    """The app's headers, then the edge's (a ``Cache-Control`` of the app's wins)."""
-    out = list(headers)
-    has_cache_control = any(k.lower() == b"cache-control" for k, _ in out)
-    out.extend(h for h in extra if not (has_cache_control and h[0] == b"cache-control"))
-    if close:
-        out.append(_CLOSE)
-    return out
-
-
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -73,6 +60,21 @@ class EdgeMiddleware:
         self.replica = replica.encode("latin-1", "replace")
         self.max_body = max_body
         self.drain = drain
+        # What every answer gets, made once; each request adds its id.
+        self._headers = [*_SECURITY_HEADERS, (b"x-replica", self.replica)]
+        self._headers_but_cache_control = [h for h in self._headers if h[0] != b"cache-control"]
+
+    def _edge_headers(
+        self, message: Message, request_id_header: tuple[bytes, bytes]
+    ) -> list[tuple[bytes, bytes]]:
+        """The app's headers, then the edge's (a ``Cache-Control`` of the app's wins)."""
+        headers = list(message.get("headers", ()))
+        has_cache_control = any(k.lower() == b"cache-control" for k, _ in headers)
+        headers += self._headers_but_cache_control if has_cache_control else self._headers
+        headers.append(request_id_header)
+        if self.drain.draining:  # nginx must not reuse a connection about to close
+            headers.append(_CLOSE)
+        return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,11 +89,7 @@ class EdgeMiddleware:
         )
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        extra_headers = [
-            *_SECURITY_HEADERS,
-            (b"x-request-id", request_id.encode("ascii")),
-            (b"x-replica", self.replica),
-        ]
+        request_id_header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
         response_started = False
 
@@ -100,9 +98,7 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = _edge_headers(
-                    message.get("headers", ()), extra_headers, close=self.drain.draining
-                )
+                message["headers"] = self._edge_headers(message, request_id_header)
             await send(message)
 
         received = 0
@@ -160,6 +156,8 @@ class EdgeMiddleware:
         route = _route_template(scope)
         method = scope["method"]
         self.metrics.route(method, route).record(status, elapsed, costs)
+        if not log.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no line, so no fields either
+            return
         state: dict[str, Any] = scope.get("state", {})
         log.info(
             "request",

@@ -75,6 +75,12 @@ Name = Annotated[
 ]
 
 
+def json_bytes(model: BaseModel) -> bytes:
+    """The model's JSON as pydantic's core writes it, the bytes an answer and a cache entry
+    hold (``model_dump_json()`` decodes them to ``str``, which ``.encode()`` would copy back)."""
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -285,24 +285,39 @@ class TasksRepository:
         return docs
 
     async def stats(self, owner: str) -> TaskStats:
+        """One aggregation: counts by status and priority, and the overdue ones among them:
+        what ``{dueDate: {$lt: now}, status: {$ne: "done"}}`` matches (a query compares dates
+        with dates only; an expression would also take null, a missing field or a string to be
+        less than a date, hence ``$type``)."""
         user = ObjectId(owner)
         by_status = StatusCounts()
         by_priority = PriorityCounts()
-        total = 0
+        total = overdue = 0
+        late = {
+            "$and": [
+                {"$eq": [{"$type": "$dueDate"}, "date"]},
+                {"$lt": ["$dueDate", now_utc()]},
+                {"$ne": ["$status", "done"]},
+            ]
+        }
         async with self._guard():
             cursor = await self._tasks.aggregate(
                 [
                     {"$match": {"user": user}},
-                    {"$group": {"_id": {"s": "$status", "p": "$priority"}, "n": {"$sum": 1}}},
+                    {
+                        "$group": {
+                            "_id": {"s": "$status", "p": "$priority"},
+                            "n": {"$sum": 1},
+                            "late": {"$sum": {"$cond": [late, 1, 0]}},
+                        }
+                    },
                 ]
             )
             groups = await cursor.to_list(None)
-            overdue = await self._tasks.count_documents(
-                {"user": user, "dueDate": {"$lt": now_utc()}, "status": {"$ne": "done"}}
-            )
         for group in groups:
             n = int(group["n"])
             total += n
+            overdue += int(group["late"])
             key = group["_id"]
             status = {"in-progress": "in_progress"}.get(key.get("s"), key.get("s"))
             if status in StatusCounts.model_fields:

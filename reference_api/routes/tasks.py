@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from reference_api.cache import CacheState
-from reference_api.deps import Caller, CurrentUser
+from reference_api.cache import Entry
+from reference_api.deps import CurrentUser, UncountedCaller, UncountedUser
 from reference_api.models import (
     TaskCreate,
     TaskListParams,
@@ -13,6 +14,7 @@ from reference_api.models import (
     TasksPage,
     TaskStats,
     TaskUpdate,
+    json_bytes,
 )
 from reference_api.repository import TaskQuery
 from reference_api.routes import errors
@@ -28,27 +30,35 @@ _X_CACHE = {
 }
 
 
-def _answer(body: bytes, state: CacheState, response: Response) -> Response:
-    headers = dict(response.headers)
-    headers["X-Cache"] = state
+async def _cached(
+    caller: UncountedCaller, entry: Entry, produce: Callable[[], Awaitable[bytes]]
+) -> Response:
+    """Cache-aside, with the caller's rate limit counted in the look-up's round trip: the
+    cached answer, or ``produce()``'s (stored on a miss); ``X-Cache`` says which."""
+    services = caller.services
+    window = services.limiter.window("user", caller.id)
+    lookup = await services.cache.get(entry, window)
+    headers = caller.admit(services.limiter.judge(window, lookup.hits))
+    body = lookup.value
+    if body is None:
+        body = await produce()
+        if lookup.state == "MISS":
+            await services.cache.put(lookup, body)
+    headers["X-Cache"] = lookup.state
     return Response(body, media_type=_JSON, headers=headers)
-
-
-async def _written(caller: Caller) -> None:
-    """Drop the caller's cached reads after a write, whatever its outcome: a write can have
-    been applied although the call failed (a DELETE whose retry the server ran again answers
-    404; a time-out can strike after the write), and a cached copy would outlive it."""
-    await caller.cache.invalidate(caller.id)
 
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, responses=errors(400, 401, 413, 422, 429, 503)
 )
 async def create_task(body: TaskCreate, caller: CurrentUser) -> TaskPublic:
+    # Every write drops the caller's cached reads it touches whatever its outcome: a write can
+    # have been applied although the call failed (a DELETE whose retry the server ran again
+    # answers 404; a time-out can strike after the write), and a cached copy would outlive it.
     try:
         return await caller.tasks.create(caller.id, body)
     finally:
-        await _written(caller)
+        await caller.cache.invalidate(caller.id)
 
 
 @router.get(
@@ -57,8 +67,7 @@ async def create_task(body: TaskCreate, caller: CurrentUser) -> TaskPublic:
     responses={200: {"headers": _X_CACHE}, **errors(400, 401, 422, 429, 503)},
 )
 async def list_tasks(
-    caller: CurrentUser,
-    response: Response,
+    caller: UncountedUser,
     params: Annotated[TaskListParams, Query()],
 ) -> Response:
     query = TaskQuery(
@@ -71,12 +80,9 @@ async def list_tasks(
     )
 
     async def produce() -> bytes:
-        return (await caller.tasks.page(caller.id, query)).model_dump_json().encode()
+        return json_bytes(await caller.tasks.page(caller.id, query))
 
-    body, state = await caller.cache.cached(
-        caller.id, caller.cache.list_suffix(repr(query)), produce
-    )
-    return _answer(body, state, response)
+    return await _cached(caller, Entry.of_list(caller.id, repr(query)), produce)
 
 
 @router.get(
@@ -84,12 +90,11 @@ async def list_tasks(
     response_model=TaskStats,
     responses={200: {"headers": _X_CACHE}, **errors(401, 429, 503)},
 )
-async def task_stats(caller: CurrentUser, response: Response) -> Response:
+async def task_stats(caller: UncountedUser) -> Response:
     async def produce() -> bytes:
-        return (await caller.tasks.stats(caller.id)).model_dump_json(by_alias=True).encode()
+        return json_bytes(await caller.tasks.stats(caller.id))
 
-    body, state = await caller.cache.cached(caller.id, "stats", produce)
-    return _answer(body, state, response)
+    return await _cached(caller, Entry.of_stats(caller.id), produce)
 
 
 @router.get(
@@ -97,20 +102,30 @@ async def task_stats(caller: CurrentUser, response: Response) -> Response:
     response_model=TaskPublic,
     responses={200: {"headers": _X_CACHE}, **errors(401, 404, 429, 503)},
 )
-async def get_task(task_id: str, caller: CurrentUser, response: Response) -> Response:
+async def get_task(task_id: str, caller: UncountedUser) -> Response:
     async def produce() -> bytes:
-        return (await caller.tasks.get(caller.id, task_id)).model_dump_json().encode()
+        return json_bytes(await caller.tasks.get(caller.id, task_id))
 
-    body, state = await caller.cache.cached(caller.id, f"task:{task_id[:64]}", produce)
-    return _answer(body, state, response)
+    return await _cached(caller, Entry.of_task(caller.id, task_id), produce)
 
 
-@router.patch("/{task_id}", responses=errors(400, 401, 404, 413, 422, 429, 503))
-async def update_task(task_id: str, body: TaskUpdate, caller: CurrentUser) -> TaskPublic:
+@router.patch(
+    "/{task_id}", response_model=TaskPublic, responses=errors(400, 401, 404, 413, 422, 429, 503)
+)
+async def update_task(task_id: str, body: TaskUpdate, caller: UncountedUser) -> Response:
+    # The rate limit is counted with the task entry's version, which lets the answer be
+    # stored as the task's new entry after the write (reference_api/cache.py).
+    services = caller.services
+    window = services.limiter.window("user", caller.id)
+    before = await services.cache.before_write(Entry.of_task(caller.id, task_id), window)
+    headers = caller.admit(services.limiter.judge(window, before.hits))
+    answer = None
     try:
-        return await caller.tasks.update(caller.id, task_id, body.changes())
+        task = await caller.tasks.update(caller.id, task_id, body.changes())
+        answer = json_bytes(task)  # what GET /api/tasks/{id} answers
     finally:
-        await _written(caller)
+        await caller.cache.invalidate(caller.id, task_id, answer=answer, seen=before.seen)
+    return Response(answer, media_type=_JSON, headers=headers)
 
 
 @router.delete(
@@ -123,4 +138,4 @@ async def delete_task(task_id: str, caller: CurrentUser) -> None:
     try:
         await caller.tasks.delete(caller.id, task_id)
     finally:
-        await _written(caller)
+        await caller.cache.invalidate(caller.id, task_id)

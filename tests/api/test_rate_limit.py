@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+import redis
 
 from ._support import PASSWORD, Api, ApiFactory
 
@@ -126,3 +127,69 @@ def test_the_limit_can_be_switched_off(
     ]
     assert [a.status_code for a in answers] == [401, 401, 401]
     assert "ratelimit-limit" not in answers[0].headers
+
+
+def a_task(api: Api, headers: dict[str, str]) -> str:
+    response = api.client.post("/api/tasks", json={"title": "counted"}, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/tasks", None),
+        ("GET", "/api/tasks/stats", None),
+        ("GET", "/api/tasks/{id}", None),
+        ("PATCH", "/api/tasks/{id}", {"status": "done"}),
+        ("POST", "/api/tasks", {"title": "over"}),
+        ("DELETE", "/api/tasks/{id}", None),
+        ("GET", "/api/auth/me", None),
+    ],
+)
+def test_every_authenticated_route_counts_against_the_users_limit(
+    limited: Api, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    headers = a_user(limited)
+    ids = [a_task(limited, headers) for _ in range(USER_MAX - 1)]  # the last one is counted too
+    answers = [
+        limited.client.request(
+            method, path.format(id=ids[i % len(ids)]), json=body, headers=headers
+        )
+        for i in range(2)
+    ]
+    # USER_MAX - 1 creates and one request: the budget is spent; the second is refused.
+    assert answers[0].status_code in {200, 201, 204}, answers[0].text
+    assert answers[0].headers["ratelimit-remaining"] == "0"
+    assert answers[1].status_code == 429
+    assert answers[1].json()["error"]["code"] == "rate_limited"
+    assert answers[1].headers["ratelimit-remaining"] == "0"
+    assert 0 < int(answers[1].headers["retry-after"]) <= 60
+
+
+def test_a_cached_answer_over_the_limit_is_refused_too(limited: Api) -> None:
+    headers = a_user(limited)
+    states = [limited.client.get("/api/tasks/stats", headers=headers) for _ in range(USER_MAX + 1)]
+    assert [a.headers.get("x-cache") for a in states[:USER_MAX]] == ["MISS"] + ["HIT"] * (
+        USER_MAX - 1
+    )
+    assert states[-1].status_code == 429
+    assert "x-cache" not in states[-1].headers
+
+
+@pytest.mark.parametrize(("method", "body"), [("PATCH", {"title": "refused"}), ("DELETE", None)])
+def test_a_write_refused_by_the_limit_is_not_applied(
+    limited: Api, redis_url: str, method: str, body: dict[str, str] | None
+) -> None:
+    headers = a_user(limited)
+    task = limited.client.post("/api/tasks", json={"title": "kept"}, headers=headers).json()
+    for _ in range(USER_MAX - 1):
+        assert limited.client.get("/api/auth/me", headers=headers).status_code == 200
+
+    refused = limited.client.request(method, f"/api/tasks/{task['id']}", json=body, headers=headers)
+
+    assert refused.status_code == 429
+    with redis.Redis.from_url(redis_url) as direct:  # a new window, without waiting for it
+        direct.delete(*direct.keys(f"rl1:user:{task['owner']}:*"))
+    after = limited.client.get(f"/api/tasks/{task['id']}", headers=headers)
+    assert (after.status_code, after.json()["title"]) == (200, "kept")

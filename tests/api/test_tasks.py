@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
+from pymongo import AsyncMongoClient
+
+from reference_api.breaker import CircuitBreaker
+from reference_api.repository import DatabaseGuard, Document, TasksRepository
 
 from ._support import Api
 
@@ -308,3 +315,39 @@ def test_task_routes_need_a_token(api: Api) -> None:
     ):
         response = api.client.request(method, path, json={"title": "x"})
         assert response.status_code == 401, (method, path)
+
+
+def test_overdue_counts_only_tasks_due_at_a_past_date_and_not_done(
+    fresh_mongodb_uri: Callable[[], str],
+) -> None:
+    """What the aggregation counts as overdue matches the query it replaced, on documents the
+    API would not write (a missing or non-date due date) as well."""
+    owner, now = ObjectId(), datetime.now(UTC)
+    due = {
+        "past": now - timedelta(days=1),
+        "future": now + timedelta(days=1),
+        "null": None,
+        "text": "2000-01-01",
+    }
+
+    async def stats() -> tuple[int, int]:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(fresh_mongodb_uri(), tz_aware=True)
+        guard = DatabaseGuard(CircuitBreaker(5, 2.0), 5.0)
+        try:
+            tasks = client.get_default_database()["tasks"]
+            docs = [
+                {"user": owner, "status": s, "priority": "low", "dueDate": d}
+                for d in due.values()
+                for s in ("todo", "done")
+            ]
+            docs.append({"user": owner, "status": "todo", "priority": "low"})  # no due date
+            await tasks.insert_many(docs)
+            query = {"user": owner, "dueDate": {"$lt": now}, "status": {"$ne": "done"}}
+            counted = await tasks.count_documents(query)
+            return (
+                await TasksRepository(client.get_default_database(), guard).stats(str(owner))
+            ).overdue, counted
+        finally:
+            await client.close()
+
+    assert asyncio.run(stats()) == (1, 1)
