@@ -82,6 +82,7 @@ class FaultSchedule:
         ]
         self._ending: list[FaultRecord] = []  # begun, with a resume or a start still to come
         self.on_edge: Callable[[float], None] | None = None  # told when a fault began or ended
+        self.on_started: Callable[[str], None] | None = None  # told a component runs again
         self._t = 0.0  # the last time polled
 
     def __enter__(self) -> Self:
@@ -135,6 +136,7 @@ class FaultSchedule:
                 act = self.controls.restart if record.action == "restart" else self.controls.start
                 act(record.component)  # waits until it is healthy again
                 record.ended_s = round(t + time.monotonic() - began, 3)
+                self._started(record.component)
         except (HarnessError, OSError) as exc:
             record.error = str(exc)
             self.say(f"{self.phase}: fault {what} at {t:.0f} s failed: {exc}")
@@ -144,6 +146,10 @@ class FaultSchedule:
         self._edge(record.ended_s if record.ended_s is not None else t)
         lasting = f" for {record.duration_s:g} s" if record.duration_s else ""
         self.say(f"{self.phase}: fault: {what} at {t:.0f} s{lasting}")
+
+    def _started(self, component: str) -> None:
+        if self.on_started is not None:
+            self.on_started(component)
 
     def _edge(self, t: float) -> None:
         if self.on_edge is not None:
@@ -164,6 +170,8 @@ class FaultSchedule:
             self.say(f"{self.phase}: fault: could not {verb} {record.component}: {exc}")
             return
         record.ended_s = round(t + time.monotonic() - began, 3)
+        if record.action == "kill":
+            self._started(record.component)
         self._edge(record.ended_s)
         verb = "resumed" if record.action == "stop" else "started again"
         self.say(f"{self.phase}: fault: {record.component} {verb} at {record.ended_s:.0f} s")

@@ -275,6 +275,13 @@ class Runner:
                     marks=self._marks(phase),
                 )
                 faults.on_edge = costs.mark  # the cache's answers as each fault begins and ends
+
+                def sample_again(name: str) -> None:  # a (re)started component has a new pid
+                    pid = stack.pids().get(name)
+                    if pid is not None:
+                        sampler.add(name, pid)
+
+                faults.on_started = sample_again
                 result.exit_code = run_locust(job, sampler, self.console, faults, costs)
             if costs.write(result.directory):
                 manifest.endpoint_costs = COSTS_FILE

@@ -123,6 +123,17 @@ def test_each_fault_s_edges_are_told_as_they_happen() -> None:
     assert edges == [50.2, 80.1]
 
 
+def test_a_component_started_again_is_told_so_its_new_process_is_sampled() -> None:
+    started: list[str] = []
+    faults, _ = schedule(FakeStack(), fault("kill", "api-2", 10, 20), fault("restart", "api-3", 40))
+    faults.on_started = started.append
+
+    for t in range(45):
+        faults.poll(float(t))
+
+    assert started == ["api-2", "api-3"]
+
+
 def test_a_start_brings_back_what_an_earlier_kill_left_dead() -> None:
     stack = FakeStack()
     faults, _ = schedule(stack, fault("kill", "redis", 10), fault("start", "redis", 20))
