@@ -66,8 +66,11 @@ def test_schemathesis_finds_no_server_error_and_no_broken_promise(api: Api, tmp_
             "10",
             "--seed",
             "20261129",
+            # One worker: with two threads, hypothesis's ast.parse calls race in CPython 3.11's
+            # AST recursion tracking (gh-106905): "SystemError: AST constructor recursion depth
+            # mismatch" crashed the run now and then, in the tool, not in the API.
             "--workers",
-            "2",
+            "1",
             "--phases",
             "coverage,fuzzing,stateful",
             "--request-timeout",
