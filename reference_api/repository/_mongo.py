@@ -18,6 +18,7 @@ from pymongo.errors import (
     DuplicateKeyError,
     ExecutionTimeout,
     PyMongoError,
+    WaitQueueTimeoutError,
     WTimeoutError,
 )
 
@@ -85,6 +86,21 @@ class DatabaseGuard:
         self._on_reject = on_reject
         self._on_outage = on_outage
 
+    def _outage(self, exc: PyMongoError) -> DatabaseUnavailable:
+        """Count an outage (or not) and say what to answer."""
+        if isinstance(exc, WaitQueueTimeoutError):
+            # The deadline passed while this process's own pool had no free connection: this
+            # replica is overloaded, which says nothing of the database. Answered 503 all the
+            # same, but not counted: under overload the breaker opened on it, refused every
+            # request at once, and the flood of fast refusals starved the probe that would
+            # close it (target-1k at 1 replica fell to 45 successful req/s that way).
+            self.breaker.abandoned()
+        else:
+            self.breaker.failed()
+        if self._on_outage is not None:
+            self._on_outage()
+        return DatabaseUnavailable(retry_after=self.breaker.retry_after())
+
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[None]:
         breaker = self.breaker
@@ -102,10 +118,7 @@ class DatabaseGuard:
             if not is_outage(exc):
                 breaker.succeeded()
                 raise
-            breaker.failed()
-            if self._on_outage is not None:
-                self._on_outage()
-            raise DatabaseUnavailable(retry_after=breaker.retry_after()) from exc
+            raise self._outage(exc) from exc
         except DatabaseUnavailable:  # a guard inside this one already counted it
             breaker.abandoned()
             raise

@@ -7,7 +7,12 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
-from pymongo.errors import DuplicateKeyError, NetworkTimeout, ServerSelectionTimeoutError
+from pymongo.errors import (
+    DuplicateKeyError,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 
 from reference_api import breaker as breaker_module
 from reference_api.breaker import BreakerState, CircuitBreaker
@@ -117,6 +122,18 @@ def test_an_outage_inside_the_guard_is_a_503_with_retry_after_and_a_breaker_fail
     assert second.value.headers == {"Retry-After": "5"}  # the circuit just opened for 5 s
     assert guard.breaker.state == "open"
     assert outages == [1, 1]
+
+
+def test_no_free_pooled_connection_is_a_503_but_no_breaker_failure() -> None:
+    outages: list[int] = []
+    guard = DatabaseGuard(CircuitBreaker(1, 5.0), 2.0, on_outage=lambda: outages.append(1))
+
+    for _ in range(3):  # this replica's own pool was the limit, not the database
+        with pytest.raises(DatabaseUnavailable):
+            asyncio.run(run(guard, WaitQueueTimeoutError("timed out checking out a connection")))
+
+    assert guard.breaker.state == "closed"
+    assert outages == [1, 1, 1]
 
 
 def test_an_open_circuit_refuses_without_running_the_block() -> None:
