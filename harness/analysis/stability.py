@@ -153,17 +153,20 @@ def idle_component(
 
 
 def _deaths(phase: PhaseData) -> list[Instability]:
-    """Components whose resource samples stop before the phase's last sample."""
+    """Components whose resource samples stop inside the steady windows, before the phase's
+    last sample."""
     res = phase.resources
     if res.empty or not phase.windows:
         return []
-    end = float(res["t"].max())
+    # Only inside the steady windows: the generator's workers end with the load, a few seconds
+    # before its master (and the resource samples) stop.
+    end = min(float(res["t"].max()), max(w.end_s for w in phase.windows)) - DIED_AFTER_S
     first = min(w.start_s for w in phase.windows)
     last_seen = res.groupby("component")["t"].max()
     return [
         Instability("died", float(seen), str(name), f"{name} died at {float(seen):.0f} s")
         for name, seen in last_seen.items()
-        if first <= float(seen) < end - DIED_AFTER_S and not _killed(phase, str(name), float(seen))
+        if first <= float(seen) < end and not _killed(phase, str(name), float(seen))
     ]
 
 

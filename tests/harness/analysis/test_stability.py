@@ -123,3 +123,21 @@ def test_memory_is_read_at_the_start_and_the_end_of_the_steady_window(tmp_path: 
     assert set(by_component) == {"db", "redis", "nginx", "generator", "api-1"}
     assert by_component["db"].start_bytes == 50 << 20  # the synthetic run's flat 50 MB
     assert by_component["db"].growth_bytes == 0
+
+
+def test_a_process_that_ends_with_the_load_after_the_steady_window_did_not_die(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, [_phase(1)])
+    (resources,) = run.glob("*/resources.csv")
+    header, *rows = resources.read_text().splitlines()
+    last = max(float(r.split(",")[0]) for r in rows)
+    # Locust's workers stop with the load; its master goes on for a few seconds (the report)
+    kept = [r for r in rows if r.split(",")[1] != "generator" or float(r.split(",")[0]) < last]
+    db = next(r for r in reversed(rows) if r.split(",")[1] == "db").split(",")
+    later = [",".join([f"{last + i:.3f}", *db[1:]]) for i in range(1, 7)]
+    resources.write_text("\n".join([header, *kept, *later]) + "\n")
+
+    summary = summarise_phase(load_run(run)[0])
+
+    assert summary.instabilities == []
