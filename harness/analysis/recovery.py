@@ -102,7 +102,6 @@ def _impact(
     window_end = max(back, started + BIN_S)
     inside = requests[(requests["t"] >= started) & (requests["t"] < window_end)]
     ok = inside[inside["ok"]]
-    statuses = inside["status"].to_numpy()
     since = max(first_s, started - BEFORE_S)
     before = requests[(requests["t"] >= since) & (requests["t"] < started)]
     span = started - since
@@ -128,7 +127,7 @@ def _impact(
         requests=len(inside),
         errors=int((~inside["ok"]).sum()),
         error_rate=float((~inside["ok"]).mean()) if len(inside) else math.nan,
-        server_errors=int(((statuses >= 500) & (statuses < 600)).sum()),
+        server_errors=server_error_count(inside),
         p95_ms=latency_percentiles(ok[LATENCY])[1],
         answer_p99_ms=percentile(inside["latency_ms"].to_numpy(dtype=np.float64), 99),
         before_rps=before_rps,
@@ -297,6 +296,6 @@ def _checks_of(impact: FaultImpact, slo: FaultSlo) -> list[FaultCheck]:
     return checks
 
 
-def server_error_count(steady: pd.DataFrame) -> int:
-    statuses = steady["status"].to_numpy()
+def server_error_count(requests: pd.DataFrame) -> int:
+    statuses = requests["status"].to_numpy()
     return int(((statuses >= 500) & (statuses < 600)).sum())
