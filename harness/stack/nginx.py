@@ -10,8 +10,10 @@ lists (loopback ports, or the ``api`` service re-resolved through Docker's DNS s
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -54,7 +56,8 @@ http {
     tcp_nodelay on;
     keepalive_timeout 65s;
     keepalive_requests 10000;
-    client_max_body_size 1m;
+    # The API's own limit (reference_api/settings.py): the same answer wherever a body hits it.
+    client_max_body_size {{ max_body_bytes }};
 {% if prefix %}
     client_body_temp_path {{ prefix }}/nginx-temp/body;
     proxy_temp_path {{ prefix }}/nginx-temp/proxy;
@@ -68,6 +71,15 @@ http {
 {% endif %}
     limit_req_zone $binary_remote_addr zone=api_limit:10m rate={{ rate_limit }}r/s;
     limit_req_status 429;
+
+    # One request id from the client to the replica and back, in nginx's own errors too: the
+    # client's X-Request-ID when the API would keep it (reference_api/middleware.py's pattern,
+    # which also keeps it safe inside a JSON string), nginx's otherwise (32 hex digits, as the
+    # API makes its own).
+    map $http_x_request_id $api_request_id {
+        default $request_id;
+        "~^[A-Za-z0-9._:-]{1,128}$" $http_x_request_id;
+    }
 
     upstream api_servers {
         zone api_servers 256k;
@@ -84,6 +96,14 @@ http {
         listen {{ listen }};
         server_name _;
 
+        # Every error nginx answers itself is the API's JSON error, with the request id. The
+        # API's own errors pass through untouched (proxy_intercept_errors is off). Internal
+        # locations by URI, not named ones: a request line nginx refuses (400, 414) has no URI,
+        # and nginx cannot redirect such a request to a named location.
+{% for e in errors %}
+        error_page {{ e.status }} ={{ e.sent }} {{ error_prefix }}{{ e.status }};
+{% endfor %}
+
         location / {
             limit_req zone=api_limit burst={{ burst }} nodelay;
 
@@ -94,6 +114,7 @@ http {
             proxy_set_header X-Real-IP $remote_addr;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Request-ID $api_request_id;
 
             # Retry on another replica when one is gone; nginx never retries a non-idempotent
             # request (POST, PATCH) that it already sent, unless told to. Not on the API's own
@@ -107,6 +128,20 @@ http {
             proxy_send_timeout 60s;
             proxy_read_timeout 60s;
         }
+{% for e in errors %}
+
+        location = {{ error_prefix }}{{ e.status }} {
+            internal;
+            default_type application/json;
+            add_header X-Request-ID $api_request_id always;
+            add_header X-Content-Type-Options nosniff always;
+            add_header Cache-Control no-store always;
+{% for name, value in e.headers %}
+            add_header {{ name }} "{{ value }}" always;
+{% endfor %}
+            return {{ e.sent }} '{{ e.body }}';
+        }
+{% endfor %}
     }
 }
 """
@@ -114,6 +149,53 @@ http {
 COMPOSE_RATE_LIMIT = 10  # the strategy's production limit: 10 r/s per client IP, burst 20
 COMPOSE_BURST = 20
 API_CONTAINER_PORT = 8000
+MAX_BODY_BYTES = 64 * 1024  # the API's default max_body_bytes; a test keeps them equal
+
+
+@dataclass(frozen=True)
+class NginxError:
+    """An answer nginx makes itself, in the API's error shape: ``status`` is nginx's name for
+    it, ``sent`` the status the client gets (494 is nginx's own, sent as 400)."""
+
+    status: int
+    code: str
+    message: str
+    headers: tuple[tuple[str, str], ...] = ()
+    sent_as: int | None = None
+
+    @property
+    def sent(self) -> int:
+        return self.sent_as or self.status
+
+    @property
+    def body(self) -> str:
+        """The JSON body, with the request id left for nginx to fill in (a test keeps it free of
+        quotes and backslashes, which nginx's quoted string would take as its own)."""
+        error = {"code": self.code, "message": self.message, "request_id": "$api_request_id"}
+        return json.dumps({"error": error}, separators=(",", ":"))
+
+
+ERROR_PREFIX = "/_balancer/error/"  # internal: asked for from outside, it is nginx's JSON 404
+# The codes are the API's where it has one (reference_api/errors.py).
+ERRORS = (
+    NginxError(400, "bad_request", "The request is malformed"),
+    NginxError(404, "not_found", "No such resource"),
+    NginxError(405, "method_not_allowed", "Method not allowed"),
+    NginxError(408, "request_timeout", "The request was not received in time"),
+    NginxError(413, "payload_too_large", f"Request body larger than {MAX_BODY_BYTES} bytes"),
+    NginxError(414, "uri_too_long", "The request URI is too long"),
+    NginxError(429, "rate_limited", "Too many requests", headers=(("Retry-After", "1"),)),
+    NginxError(494, "bad_request", "Request header or cookie too large", sent_as=400),
+    NginxError(500, "internal_error", "Internal server error"),
+    NginxError(502, "bad_gateway", "No API replica could answer; try again shortly"),
+    NginxError(
+        503,
+        "unavailable",
+        "The service is unavailable; try again shortly",
+        headers=(("Retry-After", "1"),),
+    ),
+    NginxError(504, "gateway_timeout", "The API did not answer in time"),
+)
 
 # nginx configuration, not HTML: nothing to escape.
 _env = jinja2.Environment(
@@ -125,7 +207,9 @@ _env = jinja2.Environment(
 
 
 def _render(**context: object) -> str:
-    return _env.from_string(TEMPLATE).render(**context)
+    return _env.from_string(TEMPLATE).render(
+        errors=ERRORS, error_prefix=ERROR_PREFIX, max_body_bytes=MAX_BODY_BYTES, **context
+    )
 
 
 def render_local(

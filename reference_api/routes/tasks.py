@@ -61,10 +61,17 @@ async def create_task(body: TaskCreate, caller: CurrentUser) -> TaskPublic:
         await caller.cache.invalidate(caller.id)
 
 
+_INVALID_CURSOR = {
+    **errors(400)[400],
+    "description": "invalid_cursor: `cursor` is opaque, and only the `next_cursor` of a page of "
+    "this same query is one (a forged or malformed value, or another sort's, is refused)",
+}
+
+
 @router.get(
     "",
     response_model=TasksPage,
-    responses={200: {"headers": _X_CACHE}, **errors(400, 401, 422, 429, 503)},
+    responses={200: {"headers": _X_CACHE}, **errors(401, 422, 429, 503), 400: _INVALID_CURSOR},
 )
 async def list_tasks(
     caller: UncountedUser,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.stack.nginx import prepare_local_dirs, render_compose, render_local
+from harness.stack.nginx import (
+    ERRORS,
+    MAX_BODY_BYTES,
+    prepare_local_dirs,
+    render_compose,
+    render_local,
+)
 from harness.stack.processes import find_nginx
+from reference_api.settings import Settings
 
 from .conftest import needs_nginx
 
@@ -47,9 +55,38 @@ def test_both_variants_carry_the_balancing_and_retry_settings(conf: str) -> None
         "proxy_set_header X-Real-IP $remote_addr;",
         "limit_req_status 429;",
         "proxy_read_timeout 60s;",
+        "proxy_set_header X-Request-ID $api_request_id;",
     ):
         assert directive in conf
     assert "non_idempotent" not in conf  # POST/PATCH are never sent twice
+
+
+@pytest.mark.parametrize("conf", [render_compose(), render_local(Path("/w"), 8080, [9001])])
+def test_every_error_nginx_makes_itself_is_answered_in_the_apis_json_shape(conf: str) -> None:
+    statuses = {e.status for e in ERRORS}
+
+    assert {400, 405, 408, 413, 414, 429, 494, 500, 502, 503, 504} <= statuses
+    for error in ERRORS:
+        assert f"error_page {error.status} ={error.sent} /_balancer/error/{error.status};" in conf
+        location = conf.split(f"location = /_balancer/error/{error.status} {{", 1)[1]
+        location = location.split("}\n", 1)[0]
+        assert "internal;" in location
+        assert "default_type application/json;" in location
+        assert "add_header X-Request-ID $api_request_id always;" in location
+        assert "'" not in error.body
+        assert "\\" not in error.body
+        assert f"return {error.sent} '{error.body}';" in location
+        assert json.loads(error.body)["error"] == {
+            "code": error.code,
+            "message": error.message,
+            "request_id": "$api_request_id",
+        }
+    assert "proxy_intercept_errors on" not in conf  # the API's own errors pass through
+
+
+def test_the_body_limit_at_the_balancer_is_the_apis() -> None:
+    assert Settings.model_fields["max_body_bytes"].default == MAX_BODY_BYTES
+    assert f"client_max_body_size {MAX_BODY_BYTES};" in render_compose()
 
 
 def test_compose_variant_follows_scaled_replicas_and_limits_the_rate() -> None:
