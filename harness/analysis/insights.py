@@ -38,7 +38,7 @@ EARLY_SHARE = 0.5  # ... with half its requests failed
 EARLY_MIN = 20
 FEW_SAMPLES = 500  # successful requests in the steady window
 STALL_S = 5  # seconds running ...
-STALL_SHARE = 0.05  # ... under 5 % of the window's median successful completions/s
+STALL_SHARE = 0.10  # ... under 10 % of the window's median successful completions/s
 RATE_LIMITED_MIN = 10  # 429s, at least
 CACHE_DROP_PP = 20.0  # a stretch's hit ratio this many points under the window's
 CACHE_MIN_LOOKUPS = 50
@@ -48,8 +48,8 @@ UPSTREAM_5XX_SHARE = 0.01  # 502/504 (the balancer's own errors) in the steady w
 _NGINX_EVENTS = re.compile(
     r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[\w+\].*?"
     r"(upstream server temporarily disabled|no live upstreams|connect\(\) failed)"
-    r".*?(?:upstream: \"([^\"]+)\")?"
 )
+_UPSTREAM = re.compile(r'upstream: "([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -387,5 +387,6 @@ def nginx_events(path: Path, run_start: float) -> list[tuple[float, str | None]]
             m = _NGINX_EVENTS.match(line)
             if m:
                 ts = time.mktime(time.strptime(m.group(1), "%Y/%m/%d %H:%M:%S"))
-                out.append((ts - run_start, m.group(3)))
+                upstream = _UPSTREAM.search(line)
+                out.append((ts - run_start, upstream.group(1) if upstream else None))
     return sorted(out, key=lambda e: e[0])

@@ -137,12 +137,12 @@ def mser5(values: npt.ArrayLike, times: npt.ArrayLike, metric: Metric) -> MserCu
     t = np.asarray(times, dtype=np.float64)
     stat = mser_statistic(y)
     n = stat.size
-    if n < MIN_BATCHES:
+    if n < MIN_BATCHES or not np.isfinite(y).all():  # a p95 with no success at all: nothing
         return None
     z = y[: n * BATCH].reshape(n, BATCH).mean(axis=1)
     half = n // 2
-    best = int(np.argmin(stat[: max(n - MIN_TAIL_BATCHES, 1) + 1]))
-    first = int(np.argmin(stat[: half + 1]))
+    best = _argmin(stat[: max(n - MIN_TAIL_BATCHES, 1) + 1])
+    first = _argmin(stat[: half + 1])
     steady = best <= half or not _material(
         y[first * BATCH : best * BATCH], y[best * BATCH : n * BATCH], metric
     )
@@ -156,6 +156,12 @@ def mser5(values: npt.ArrayLike, times: npt.ArrayLike, metric: Metric) -> MserCu
         float(z[cut:].mean()),
         float(z[:cut].mean()) if cut else math.nan,
     )
+
+
+def _argmin(stat: npt.NDArray[np.float64]) -> int:
+    """The first d at the minimum, rounding aside (a flat tail ties in exact arithmetic)."""
+    low = float(stat.min())
+    return int(np.flatnonzero(stat <= low + 1e-9 * max(abs(low), float(stat.max()), 1e-12))[0])
 
 
 def _material(cut: npt.NDArray[np.float64], kept: npt.NDArray[np.float64], metric: Metric) -> bool:
