@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.cpu import component_group
+from harness.analysis.steady import SteadyState, assess, validated
 from harness.analysis.windows import Window, started_in, steady_windows
 from harness.core.layout import MANIFEST, RESOURCES
 from harness.core.samples import SAMPLE_DTYPE, Samples, percentile, read_samples
@@ -52,6 +53,10 @@ class PhaseData:
     locust_failures: pd.DataFrame | None = None
     run_start: float = 0.0
     scenario_note: str = ""  # why the scenario could not be loaded
+    # the windows before MSER-5 moved their starts (the stability checks judge these: a cut
+    # never hides a stall), and what MSER-5 found in each
+    declared_windows: list[Window] = field(default_factory=list)
+    steady_states: list[SteadyState] = field(default_factory=list)
 
     @property
     def scenario_name(self) -> str:
@@ -184,7 +189,10 @@ def load_phase(path: Path, run: str | None = None) -> PhaseData:
     resources = _tidy_resources(raw, run_start, path)
     locust_requests, failures = _read_locust(path)
     scenario, scenario_note = load_scenario_for(manifest, path)
-    windows, source = steady_windows(manifest, scenario, requests)
+    declared, source = steady_windows(manifest, scenario, requests)
+    replicas = int((manifest.get("topology") or {}).get("replicas") or 1)
+    excluded = scenario.fault_spans(replicas) if scenario is not None else []
+    states = assess(requests, declared, excluded)
     return PhaseData(
         run=run or path.parent.name,
         name=str(manifest.get("phase") or path.name),
@@ -192,7 +200,7 @@ def load_phase(path: Path, run: str | None = None) -> PhaseData:
         manifest=manifest,
         requests=requests,
         resources=resources,
-        windows=windows,
+        windows=validated(declared, states),
         window_source=source,
         samples=samples,
         scenario=scenario,
@@ -200,6 +208,8 @@ def load_phase(path: Path, run: str | None = None) -> PhaseData:
         locust_failures=failures,
         run_start=run_start,
         scenario_note=scenario_note,
+        declared_windows=declared,
+        steady_states=states,
     )
 
 

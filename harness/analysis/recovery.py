@@ -78,7 +78,7 @@ def fault_impacts(phase: PhaseData) -> list[FaultImpact]:
     p95_limit = None
     if phase.scenario is not None and phase.scenario.slo.p95_ms is not None:
         p95_limit = float(phase.scenario.slo.p95_ms)
-    marks = _marks(phase.manifest, phase.path)
+    marks = cache_marks(phase.manifest, phase.path)
     out = []
     for fault in faults:
         if not isinstance(fault, dict) or fault.get("started_s") is None:
@@ -165,7 +165,9 @@ def _recovery(
 # -- the cache's answers from /metrics at the fault's edges ---------------------------------------
 
 
-def _marks(manifest: Mapping[str, Any], path: Path) -> list[tuple[float, dict[str, CacheCounts]]]:
+def cache_marks(
+    manifest: Mapping[str, Any], path: Path
+) -> list[tuple[float, dict[str, CacheCounts]]]:
     """``(at_s, {replica: counts})`` of every mark scraped, in time order."""
     file = path / str(manifest.get("endpoint_costs") or COSTS_FILE)
     if not file.is_file():

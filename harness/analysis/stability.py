@@ -28,7 +28,7 @@ BUSY_ENOUGH = 10.0  # % of a core: a component this idle before cannot "go idle"
 DIED_AFTER_S = 3.0  # no resource sample for this long before the phase ended: it died
 NOT_STEADY_SHARE = 0.25  # throughput moved this much between the window's halves
 
-InstabilityKind = Literal["collapse", "stall", "died", "not_steady"]
+InstabilityKind = Literal["collapse", "stall", "died", "not_steady", "no_steady_state"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class Instability:
 def instabilities(phase: PhaseData) -> list[Instability]:
     """Everything that makes the phase unstable, in time order."""
     found = _episodes(phase) + _deaths(phase)
-    if not found:
-        found += _not_steady(phase)
+    if not found:  # a collapse or a stall already says the phase never settled
+        found += _not_steady(phase) + _no_steady_state(phase)
     return sorted(found, key=lambda i: (math.inf if i.start_s is None else i.start_s, i.kind))
 
 
@@ -52,10 +52,16 @@ def _fault_spans(phase: PhaseData) -> list[tuple[float, float]]:
     return [] if phase.scenario is None else phase.scenario.fault_spans(phase.replicas)
 
 
+def _judged(phase: PhaseData) -> list[Window]:
+    """The windows the stability checks judge: as declared, before MSER-5 moved a start (a cut
+    for a late transient never hides a stall from them)."""
+    return phase.declared_windows or phase.windows
+
+
 def _episodes(phase: PhaseData) -> list[Instability]:
     if phase.samples is None or not phase.windows:
         return []
-    windows = stability.without([(w.start_s, w.end_s) for w in phase.windows], _fault_spans(phase))
+    windows = stability.without([(w.start_s, w.end_s) for w in _judged(phase)], _fault_spans(phase))
     found = []
     for episode in _merged(stability.episodes(phase.samples.records, windows, phase.run_start)):
         fault = faulted_component(phase.manifest.get("faults"), episode.start_s, episode.end_s)
@@ -160,8 +166,8 @@ def _deaths(phase: PhaseData) -> list[Instability]:
         return []
     # Only inside the steady windows: the generator's workers end with the load, a few seconds
     # before its master (and the resource samples) stop.
-    end = min(float(res["t"].max()), max(w.end_s for w in phase.windows)) - DIED_AFTER_S
-    first = min(w.start_s for w in phase.windows)
+    end = min(float(res["t"].max()), max(w.end_s for w in _judged(phase))) - DIED_AFTER_S
+    first = min(w.start_s for w in _judged(phase))
     last_seen = res.groupby("component")["t"].max()
     return [
         Instability("died", float(seen), str(name), f"{name} died at {float(seen):.0f} s")
@@ -206,6 +212,15 @@ def _not_steady(phase: PhaseData) -> list[Instability]:
             f"the first to the second half of the steady window ({r1 / (mid - w.start_s):.0f} "
             f"→ {r2 / (w.end_s - mid):.0f} req/s)",
         )
+    ]
+
+
+def _no_steady_state(phase: PhaseData) -> list[Instability]:
+    """MSER-5's failure condition (``harness.analysis.steady``) in a window."""
+    return [
+        Instability("no_steady_state", state.declared_start_s, None, state.describe())
+        for state in phase.steady_states
+        if state.judged and not state.steady
     ]
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.compliance import Compliance, compliance
 from harness.analysis.cpu import SERVICE_GROUPS, cpu_by_group
+from harness.analysis.insights import Insight, insights
 from harness.analysis.integrity import Integrity, read_integrity
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
 from harness.analysis.recovery import (
@@ -20,6 +22,7 @@ from harness.analysis.recovery import (
     server_error_count,
 )
 from harness.analysis.stability import Instability, Memory, instabilities, memory
+from harness.analysis.steady import SteadyState
 from harness.analysis.validity import evaluate_slo, phase_warnings, validity_reasons
 from harness.analysis.windows import started_in
 from harness.core.checks import Check, SloStatus, jsonable
@@ -96,6 +99,9 @@ class PhaseSummary:
     faults: list[FaultImpact] = field(default_factory=list)  # what each fault did
     fault_checks: list[FaultCheck] = field(default_factory=list)  # the scenario's [slo.faults]
     integrity: Integrity | None = None  # the write audit's counts; None: the phase has none
+    steady_states: list[SteadyState] = field(default_factory=list)  # MSER-5 per window
+    compliance: Compliance | None = None  # share of 1-s bins within the SLO (None: no limits)
+    insights: list[Insight] = field(default_factory=list)  # docs/insights.md
 
     @property
     def valid(self) -> bool:
@@ -229,6 +235,11 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
     if summary.slo_status == "PASS" and not all(c.passed for c in summary.fault_checks):
         summary.slo_status = "FAIL"
     summary.memory = memory(phase.resources, phase.windows)
-    summary.warnings = phase_warnings(phase, summary, steady)
+    summary.steady_states = phase.steady_states
+    summary.compliance = compliance(phase)
+    summary.insights = insights(phase, summary)
+    # the generator's saturation is already an INVALID reason: not repeated as a warning
+    told = [i.message for i in summary.insights if i.rule != "generator-saturation"]
+    summary.warnings = phase_warnings(phase, summary, steady) + told
     summary.integrity = read_integrity(phase.path)
     return summary

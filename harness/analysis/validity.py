@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 # The validity rules (generator CPU, achieved rate, samples to judge) are harness.core.slo's:
 # slo.CPU_LIMIT_PERCENT, slo.RATE_TOLERANCE, slo.MIN_SAMPLES. Warning thresholds only here.
-WARN_SAMPLES = 500  # fewer: a warning, the tail percentiles rest on too few requests
 MIN_WINDOW_S = 10.0
 TREND_P95_SHARE = 0.30  # second half vs first half of the window
 TREND_RATE_SHARE = 0.10
@@ -69,8 +68,16 @@ def evaluate_slo(phase: PhaseData) -> tuple[SloStatus, list[Check], list[str]]:
         generator_cpu(phase) or None,
         run_start=phase.run_start,
         replicas=phase.replicas,
+        windows=_scenario_windows(phase),
     )
     return verdict.status, verdict.checks, (verdict.reasons if verdict.status == "INVALID" else [])
+
+
+def _scenario_windows(phase: PhaseData) -> list[tuple[float, float]] | None:
+    """The phase's windows (MSER-5 validated) when they are the scenario's, one for one."""
+    if phase.scenario is None or phase.window_source != "scenario":
+        return None
+    return [(w.start_s, w.end_s) for w in phase.windows]
 
 
 def slo_thresholds(scenario: Scenario | None) -> dict[str, float]:
@@ -83,16 +90,14 @@ def slo_thresholds(scenario: Scenario | None) -> dict[str, float]:
 
 def phase_warnings(phase: PhaseData, s: PhaseSummary, steady: pd.DataFrame) -> list[str]:
     """Plain-word warnings, in the order a reader needs them; what already makes the phase
-    INVALID is not repeated."""
+    INVALID is not repeated. Too few samples, database-bound and the balancer's fallback are
+    insights now (``harness.analysis.insights``, each with its published rule)."""
     found = (
         _no_scenario(phase),
         _detected_window(phase),
         *_short_of_offered(s),
-        _few_samples(s),
         _trend(phase),
-        _shared_socket(s),
         _dominant_cause(phase, steady[~steady["ok"]], s.failures) if s.failures else "",
-        _database_bound(s),
         _lost_samples(phase),
     )
     return [warning for warning in found if warning]
@@ -144,38 +149,6 @@ def _short_of_offered(s: PhaseSummary) -> list[str]:
         for st, rate in offered
         if st.achieved_rps < slo.RATE_TOLERANCE * rate
     ]
-
-
-def _few_samples(s: PhaseSummary) -> str:
-    if s.successes >= WARN_SAMPLES:
-        return ""
-    return (
-        f"too few samples: {s.successes} successful requests in the steady window; p99 and "
-        f"per-endpoint percentiles rest on few requests (want {WARN_SAMPLES}+)"
-    )
-
-
-def _shared_socket(s: PhaseSummary) -> str:
-    if s.balancer != "shared-socket" or s.lb == "shared-socket":  # asked for, not a fallback
-        return ""
-    return (
-        "the balancer fell back to a shared listening socket (nginx was not found): the "
-        "kernel, not least_conn, spread the load"
-    )
-
-
-def _database_bound(s: PhaseSummary) -> str:
-    if not s.database_bound:
-        return ""
-    db, api = s.cpu["db"], s.cpu["api"]
-    cache = "the cache is on but did not take enough reads off it"
-    if not s.cache:
-        cache = "without the cache"
-    return (
-        f"database-bound ({cache}): the database used {db:.0f} % of a core while each API "
-        f"replica used {api / max(s.replicas, 1):.0f} % on average; more replicas will not "
-        "help until the database is faster" + ("" if s.cache else " or the cache is on")
-    )
 
 
 def _lost_samples(phase: PhaseData) -> str:

@@ -232,6 +232,7 @@ def _judge_generator_cpu(cpu: Mapping[str, float], cpu_limit: float, out: _Valid
 def _judge_rates(
     samples: Samples,
     scenario: Scenario,
+    windows: Sequence[tuple[float, float]],
     start: float,
     rate_tolerance: float,
     late_starts: int,
@@ -241,9 +242,7 @@ def _judge_rates(
     records = samples.records
     t = records["ts"] - start  # achieved rate: requests actually started in the window
     window_rates = []
-    for (begin, end), target in zip(
-        scenario.steady_windows(), scenario.window_targets(), strict=True
-    ):
+    for (begin, end), target in zip(windows, scenario.window_targets(), strict=True):
         in_window = (t >= begin) & (t < end)
         achieved = float(in_window.sum()) / (end - begin)
         window_rates.append({"window": [begin, end], "target": target, "achieved": achieved})
@@ -290,22 +289,27 @@ def evaluate(
     rate_tolerance: float = RATE_TOLERANCE,
     min_samples: int = MIN_SAMPLES,
     late_threshold_ms: float = LATE_THRESHOLD_MS,
+    windows: Sequence[tuple[float, float]] | None = None,
 ) -> Verdict:
     """Judge ``samples`` against ``scenario.slo`` on the steady windows.
 
     ``generator_cpu_percent``: mean CPU % (100 = one core) of each generator process over the
     steady windows; when None it is taken from ``samples.meta["workers"][i]["cpu"]`` timelines.
     ``run_start`` (unix s) defaults to ``samples.meta["run_start"]``. ``replicas``: the phase's,
-    to pick its faults (None: every fault of the scenario).
+    to pick its faults (None: every fault of the scenario). ``windows``: the scenario's steady
+    windows with their starts moved by the data (the analysis's MSER-5 check,
+    ``harness.analysis.steady``), one per scenario window; None: the scenario's own (Locust's
+    end-of-run verdict). Stability always judges the scenario's: a moved start hides no stall.
     """
     start = float(run_start if run_start is not None else samples.meta.get("run_start", 0.0))
-    windows = scenario.steady_windows()
+    declared = scenario.steady_windows()
+    windows = list(windows) if windows is not None else declared
     steady = _steady(samples, windows, start)
     aggregate = _aggregate(steady, late_threshold_ms)
     per_endpoint = _per_endpoint(steady)
     checks = _slo_checks(scenario, aggregate, per_endpoint)
     # A fault drill's dips are judged by its [slo.faults] (harness.analysis.recovery), not here.
-    judged = stability.without(windows, scenario.fault_spans(replicas))
+    judged = stability.without(declared, scenario.fault_spans(replicas))
     checks += stability_checks(samples.records, judged, start)
 
     # Validity: too few requests and nothing can be judged. Enough requests but too few
@@ -322,7 +326,7 @@ def evaluate(
     cpu = _generator_cpu(samples, generator_cpu_percent, windows, start)
     _judge_generator_cpu(cpu, cpu_limit, validity)
     window_rates = _judge_rates(
-        samples, scenario, start, rate_tolerance, int(aggregate["late_starts"]), validity
+        samples, scenario, windows, start, rate_tolerance, int(aggregate["late_starts"]), validity
     )
     checks += validity.failed_slo
     failed = [c for c in checks if not c.passed]

@@ -17,6 +17,8 @@ from harness.report.budget import budget_sentence, budget_table
 from harness.report.faults import HOW_TO_READ as FAULTS_HOW_TO_READ
 from harness.report.faults import fault_tables
 from harness.report.images import Image
+from harness.report.insights import HOW_TO_READ as INSIGHTS_HOW_TO_READ
+from harness.report.insights import insights_table, steady_notes
 from harness.report.integrity import HOW_TO_READ, integrity_notes, integrity_table
 from harness.report.steps import step_sentence, step_table
 from harness.report.tables import (
@@ -47,6 +49,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
     steps = phase_steps(a.phases, a.summaries)
     return [
         _phases_section(a),
+        _insights_section(a),
         *([_steps_section(a, steps)] if steps else []),  # only runs of named [[phases]]
         *comparison,
         *_integrity_section(a),  # only phases whose database was audited
@@ -89,11 +92,22 @@ def _phases_section(a: Analysis) -> Section:
         "requests. A phase is INVALID when a generator process's CPU exceeds "
         f"{slo.CPU_LIMIT_PERCENT:.0f} %, it achieved under {slo.RATE_TOLERANCE:.0%} of "
         f"its target while the service kept its p95, or it has fewer than "
-        f"{slo.MIN_SAMPLES} successful samples."
+        f"{slo.MIN_SAMPLES} successful samples. Time in SLO: the share of the steady "
+        "window's 1-s bins whose p95 and whose error rate met the scenario's limits (Gatling's "
+        "time-based compliance). The steady window starts at the scenario's warm-up or MSER-5's "
+        "cut, whichever is later (see Insights)."
     )
     return Section(
         "phases", "Phase comparison", notes=[how_to_read, *db_notes], tables=[phase_table(a)]
     )
+
+
+def _insights_section(a: Analysis) -> Section:
+    table = insights_table(a.summaries)
+    notes = [INSIGHTS_HOW_TO_READ, *steady_notes(a.summaries)]
+    if table is None:
+        notes.append("No insight fired.")
+    return Section("insights", "Insights", notes=notes, tables=[table] if table else [])
 
 
 def _steps_section(a: Analysis, steps: list[PhaseStep]) -> Section:

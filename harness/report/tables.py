@@ -48,6 +48,7 @@ _PHASE_HEADERS = (
     "req/s per core",
     "CPU ms/req",
     "SLO",
+    "time in SLO (p95 / errors / both)",
     "validity",
     "stability",
 )
@@ -74,9 +75,19 @@ def _phase_row(s: PhaseSummary) -> list[str]:
         fmt(s.rps_per_core, 0),
         fmt(s.cpu_ms_per_request, 2),
         s.slo_status,
+        _compliance(s),
         "valid" if s.valid else "INVALID",
         "stable" if s.stable else "UNSTABLE",
     ]
+
+
+def _compliance(s: PhaseSummary) -> str:
+    """``p95 / errors / both``: shares of the steady window's 1-s bins within the SLO."""
+    c = s.compliance
+    if c is None:
+        return "—"
+    shares = (c.p95_share, c.error_share, c.both_share)
+    return " / ".join(fmt(None if v is None else 100.0 * v, 0, " %") for v in shares)
 
 
 _ENDPOINT_HEADERS = ("endpoint", "count", "error %", "p50 ms", "p95 ms", "p99 ms", "req/s")
