@@ -3,6 +3,12 @@
 Percentiles are always recomputed later from the exact samples (``harness.core.samples``), never
 taken from Locust's rounded CSV columns; Locust's CSVs only cross-check the request count and name
 failures.
+
+Memory: the samples are held once, as the columns of ``PhaseData.requests`` in compact dtypes (the
+four times and latencies in one float64 block, the endpoint a categorical, status ``uint16``, ok
+``bool``, worker ``uint8``: 37 bytes a request, no Python object per request), in start-time
+order. ``PhaseData.samples`` shares those columns (:class:`~harness.core.samples.SampleColumns`,
+times from the run start) for ``harness.core.slo`` and ``harness.core.stability``.
 """
 
 from __future__ import annotations
@@ -14,13 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.cpu import component_group
 from harness.analysis.steady import SteadyState, assess, validated
 from harness.analysis.windows import Window, started_in, steady_windows
 from harness.core.layout import MANIFEST, RESOURCES
-from harness.core.samples import SAMPLE_DTYPE, Samples, percentile, read_samples
+from harness.core.samples import (
+    SAMPLE_DTYPE,
+    SampleColumns,
+    Samples,
+    percentile,
+    read_columns,
+)
 from harness.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -43,10 +56,13 @@ class PhaseData:
     name: str
     path: Path
     manifest: dict[str, Any]
-    requests: pd.DataFrame  # t, latency_ms, co_latency_ms, endpoint, status, ok, worker
+    # t, intended_t, latency_ms, co_latency_ms, endpoint, status, ok, worker; ordered by t
+    requests: pd.DataFrame
     resources: pd.DataFrame  # t, component, group, cpu_percent, rss_bytes
     windows: list[Window]
     window_source: str  # scenario | manifest | detected
+    # The same columns as records for harness.core.slo: times from the run start (judge with
+    # run_start=0), endpoint codes into samples.endpoints (the sorted names).
     samples: Samples | None = None
     scenario: Scenario | None = None  # None when the scenario file could not be found
     locust_requests: int | None = None
@@ -163,25 +179,16 @@ def load_phase(path: Path, run: str | None = None) -> PhaseData:
     # empty, so the report and the gate can say it is INVALID; a complete one must have both.
     complete = str(manifest.get("status") or "complete") == "complete"
     try:
-        samples = read_samples(path / "samples")
+        columns, meta = read_columns(path / "samples", SAMPLE_DTYPE.names or ())
     except BadInputError:
         if complete:
             raise
-        samples = Samples(np.empty(0, dtype=SAMPLE_DTYPE), [], {})
-    run_start = _run_start(samples.meta, manifest, samples.records["ts"])
-    records = samples.records
-    requests = pd.DataFrame(
-        {
-            "t": records["ts"] - run_start,
-            "intended_t": records["intended"] - run_start,
-            "latency_ms": records["latency_ms"],
-            "co_latency_ms": records["co_latency_ms"],
-            "endpoint": samples.endpoint_names(),
-            "status": records["status"].astype(np.int64),
-            "ok": records["ok"].astype(bool),
-            "worker": records["worker"].astype(np.int64),
-        }
-    )
+        columns = {name: np.empty(0, dtype=SAMPLE_DTYPE[name]) for name in SAMPLE_DTYPE.names or ()}
+        meta = {}
+    run_start = _run_start(meta, manifest, columns["ts"])
+    requests = _requests(columns, list(meta.get("endpoints", [])), run_start)
+    del columns
+    samples = _samples_view(requests, meta)
     if complete or (path / RESOURCES).is_file():
         raw = read_csv(path / RESOURCES, RESOURCE_COLUMNS)
     else:
@@ -221,6 +228,62 @@ def load_run(run_dir: Path) -> list[PhaseData]:
     if all(len(p.requests) == 0 for p in phases):
         raise BadInputError(f"{run_dir}: the run holds no requests (empty samples)")
     return phases
+
+
+FLOAT_COLUMNS = {"t": "ts", "intended_t": "intended", "latency_ms": "latency_ms",
+                 "co_latency_ms": "co_latency_ms"}  # fmt: skip
+
+
+def _requests(
+    columns: dict[str, np.ndarray], endpoints: list[str], run_start: float
+) -> pd.DataFrame:
+    """The tidy requests frame from the samples' columns, emptying ``columns`` as it goes so
+    that no column is held twice for longer than it takes to copy it."""
+    n = int(columns["ts"].shape[0])
+    floats = np.empty((len(FLOAT_COLUMNS), n), dtype=np.float64)
+    for row, (name, field) in enumerate(FLOAT_COLUMNS.items()):
+        source = columns.pop(field)
+        if name in ("t", "intended_t"):
+            np.subtract(source, run_start, out=floats[row])
+        else:
+            floats[row] = source
+        del source
+    frame = pd.DataFrame(floats.T, columns=list(FLOAT_COLUMNS), copy=False)
+    frame["endpoint"] = _endpoint_column(columns.pop("endpoint"), endpoints)
+    frame["status"] = columns.pop("status")
+    frame["ok"] = columns.pop("ok").astype(bool)
+    frame["worker"] = columns.pop("worker")
+    return frame
+
+
+def _endpoint_column(codes: np.ndarray, endpoints: list[str]) -> pd.Categorical[str]:
+    """Endpoint names as a categorical whose categories are sorted (grouping by it orders rows
+    as grouping the names would); an index past the names table reads ``?``."""
+    table = [*endpoints, "?"]
+    index = np.minimum(codes, len(endpoints))
+    names = sorted({table[i] for i in np.unique(index).tolist()})
+    position = {name: code for code, name in enumerate(names)}
+    lookup = np.asarray([position.get(name, -1) for name in table], dtype=np.int16)
+    mapped: npt.NDArray[np.int16] = lookup[index]
+    return pd.Categorical.from_codes(mapped, categories=pd.Index(names, dtype=str))
+
+
+def _samples_view(requests: pd.DataFrame, meta: dict[str, Any]) -> Samples:
+    """The requests' columns as ``harness.core.slo`` reads records (no copy of the times)."""
+    endpoint = requests["endpoint"].cat
+    columns = SampleColumns(
+        {
+            "ts": requests["t"].to_numpy(),
+            "intended": requests["intended_t"].to_numpy(),
+            "latency_ms": requests["latency_ms"].to_numpy(),
+            "co_latency_ms": requests["co_latency_ms"].to_numpy(),
+            "endpoint": endpoint.codes.to_numpy(),
+            "status": requests["status"].to_numpy(),
+            "ok": requests["ok"].to_numpy(),
+            "worker": requests["worker"].to_numpy(),
+        }
+    )
+    return Samples(columns, [str(c) for c in endpoint.categories], meta)
 
 
 def _run_start(meta: dict[str, Any], manifest: dict[str, Any], ts: np.ndarray) -> float:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.cpu import SERVICE_GROUPS, component_group, without_worker_share
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
-from harness.analysis.windows import Window, in_windows, started_in
+from harness.analysis.windows import Window, in_windows
 
 BLOCK_S = 5.0  # block length for noise estimates (gates) and time series
 
@@ -22,32 +23,51 @@ def request_series(phase: PhaseData, bin_s: float) -> pd.DataFrame:
     per second by when they came (``ok_rps``: what the service delivered, as the stability
     rules count it), error % and latency percentiles of the successes started in the bin. Every
     bin is there, also one in which nothing started or finished (a stall reads as zero, not as
-    a line drawn across it)."""
+    a line drawn across it).
+
+    Counts are exact per-bin aggregates (``np.bincount`` over integer bins) and each bin's
+    percentiles are exact over its own successes: the requests are in start-time order, so a
+    bin's successes are one slice of the successful latencies."""
     req = phase.requests
     if req.empty:
         return pd.DataFrame(columns=SERIES_COLUMNS)
-    started = np.floor(req["t"].to_numpy() / bin_s).astype(np.int64)
+    t = req["t"].to_numpy()
     ok = req["ok"].to_numpy()
-    answered = np.floor((req["t"] + req["latency_ms"] / 1000.0).to_numpy()[ok] / bin_s)
+    started = np.floor(t / bin_s).astype(np.int64)
+    answered = np.floor((t[ok] + req["latency_ms"].to_numpy()[ok] / 1000.0) / bin_s)
     first, last = int(started.min()), int(max(started.max(), answered.max(initial=0)))
+    n = last - first + 1
+    count = np.bincount(started - first, minlength=n)
+    failed = np.bincount(started[~ok] - first, minlength=n)
+    delivered = np.bincount(answered.astype(np.int64) - first, minlength=n)
+    ok_started, latency = _in_start_order(started[ok], req[LATENCY].to_numpy()[ok])
+    edges = np.searchsorted(ok_started, np.arange(first, last + 2), side="left")
     rows = []
-    groups = dict(iter(req.assign(bin=started).groupby("bin", sort=True)))
-    delivered = np.bincount(answered.astype(np.int64) - first, minlength=last - first + 1)
-    for b in range(first, last + 1):
-        part = groups.get(b, req.iloc[0:0])
-        p50, p95, p99 = latency_percentiles(part[part["ok"]][LATENCY])
+    for i in range(n):
+        p50, p95, p99 = latency_percentiles(latency[edges[i] : edges[i + 1]])
+        total = int(count[i])
         rows.append(
             {
-                "t": float(b) * bin_s,
-                "rps": len(part) / bin_s,
-                "ok_rps": float(delivered[b - first]) / bin_s,
-                "error_pct": 100.0 * float((~part["ok"]).mean()) if len(part) else math.nan,
+                "t": float(first + i) * bin_s,
+                "rps": total / bin_s,
+                "ok_rps": float(delivered[i]) / bin_s,
+                "error_pct": 100.0 * float(failed[i] / total) if total else math.nan,
                 "p50_ms": p50,
                 "p95_ms": p95,
                 "p99_ms": p99,
             }
         )
     return pd.DataFrame(rows, columns=SERIES_COLUMNS)
+
+
+def _in_start_order(
+    started: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """``started`` sorted and ``values`` with it (already so when loaded from disk)."""
+    if started.size < 2 or bool(np.all(started[1:] >= started[:-1])):
+        return started, values
+    order = np.argsort(started, kind="stable")
+    return started[order], values[order]
 
 
 def cpu_series(phase: PhaseData) -> pd.DataFrame:
@@ -63,17 +83,25 @@ def cpu_series(phase: PhaseData) -> pd.DataFrame:
 
 
 def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
-    """Per-block metrics inside the steady windows: the unit of noise for the gate."""
+    """Per-block metrics inside the steady windows: the unit of noise for the gate. Each block's
+    requests are those :func:`~harness.analysis.windows.started_in` it; its percentiles are
+    exact over its successes."""
     cpu = phase.resources[phase.resources["group"].isin(SERVICE_GROUPS)]
+    t, order = _start_order(phase.requests)
+    ok = phase.requests["ok"].to_numpy()[order]
+    latency = phase.requests[LATENCY].to_numpy()[order]
     rows = []
     for w in phase.windows:
         n = int(w.duration_s // block_s)
         for k in range(n):
             block = Window(w.start_s + k * block_s, w.start_s + (k + 1) * block_s)
-            part = started_in(phase.requests, [block])
-            ok = part[part["ok"]]
-            p50, p95, _ = latency_percentiles(ok[LATENCY])
-            rate = len(part) / block_s
+            # t >= start and t < end, as harness.core.slo.window_mask selects
+            a, b = np.searchsorted(t, [block.start_s, block.end_s], side="left")
+            part_ok = ok[a:b]
+            p50, p95, _ = latency_percentiles(latency[a:b][part_ok])
+            requests = int(b - a)
+            failures = requests - int(part_ok.sum())
+            rate = requests / block_s
             inside = in_windows(cpu, [block])
             cores = (
                 float(inside.groupby("component")["cpu_percent"].mean().sum()) / 100.0
@@ -83,11 +111,11 @@ def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
             rows.append(
                 {
                     "start_s": block.start_s,
-                    "requests": len(part),
+                    "requests": requests,
                     "rps": rate,
                     "p50_ms": p50,
                     "p95_ms": p95,
-                    "error_pct": 100.0 * float((~part["ok"]).mean()) if len(part) else math.nan,
+                    "error_pct": 100.0 * float(failures / requests) if requests else math.nan,
                     "cpu_ms_per_request": 1000.0 * cores / rate if rate > 0 else math.nan,
                 }
             )
@@ -103,3 +131,15 @@ def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
             "cpu_ms_per_request",
         ],
     )
+
+
+def _start_order(
+    requests: pd.DataFrame,
+) -> tuple[npt.NDArray[np.float64], slice | npt.NDArray[np.intp]]:
+    """Start times sorted, and the row order that sorts them (a whole slice when loaded from
+    disk, already in order)."""
+    t = requests["t"].to_numpy(dtype=np.float64)
+    if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return t, slice(None)
+    order = np.argsort(t, kind="stable")
+    return t[order], order

@@ -63,7 +63,8 @@ def _episodes(phase: PhaseData) -> list[Instability]:
         return []
     windows = stability.without([(w.start_s, w.end_s) for w in _judged(phase)], _fault_spans(phase))
     found = []
-    for episode in _merged(stability.episodes(phase.samples.records, windows, phase.run_start)):
+    # phase.samples holds times from the run start already (harness.analysis.load)
+    for episode in _merged(stability.episodes(phase.samples.records, windows, 0.0)):
         fault = faulted_component(phase.manifest.get("faults"), episode.start_s, episode.end_s)
         idle = (
             fault[0]

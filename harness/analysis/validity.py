@@ -62,11 +62,16 @@ def evaluate_slo(phase: PhaseData) -> tuple[SloStatus, list[Check], list[str]]:
     """(status, checks, reasons the run is invalid) from ``slo.evaluate`` on the exact samples."""
     if phase.scenario is None or phase.samples is None:
         return "n/a", [], []
+    # phase.samples holds times from the run start (harness.analysis.load): judged with
+    # run_start 0; the generators' own CPU timelines are in unix time.
+    cpu = generator_cpu(phase) or slo.generator_cpu_from_meta(
+        phase.samples.meta, phase.scenario.steady_windows(), phase.run_start
+    )
     verdict = slo.evaluate(
         phase.samples,
         phase.scenario,
-        generator_cpu(phase) or None,
-        run_start=phase.run_start,
+        cpu,
+        run_start=0.0,
         replicas=phase.replicas,
         windows=_scenario_windows(phase),
     )

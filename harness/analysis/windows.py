@@ -14,6 +14,7 @@ import pandas as pd
 
 from harness.core import slo
 from harness.core.layout import MANIFEST
+from harness.core.samples import SampleColumns
 from harness.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -147,7 +148,12 @@ def started_in(requests: pd.DataFrame, windows: Iterable[Window]) -> pd.DataFram
     intended during the warm-up but sent in the window counts there, with its corrected latency.
     ``requests["t"]`` is ``ts - run_start`` already, so the mask is computed with run_start 0.
     """
-    starts = np.zeros(len(requests), dtype=[("ts", "<f8")])
-    starts["ts"] = requests["t"].to_numpy(dtype=np.float64)
+    starts = SampleColumns({"ts": requests["t"].to_numpy(dtype=np.float64)})
     mask = slo.window_mask(starts, [(w.start_s, w.end_s) for w in windows], 0.0)
+    # Requests in start-time order (harness.analysis.load): one window is one stretch of rows,
+    # taken as a slice (no copy) rather than by the mask (a copy of every column).
+    count = int(mask.sum())
+    first = int(mask.argmax()) if count else 0
+    if count and bool(mask[first : first + count].all()):
+        return requests.iloc[first : first + count]
     return requests[mask]

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -39,11 +39,47 @@ SAMPLE_DTYPE = np.dtype(
 )
 
 SampleArray = npt.NDArray[np.void]
+READ_CHUNK = 1 << 20  # records read from a file at a time: bounds the reader's extra memory
+
+
+class SampleColumns:
+    """Records held as one array per field (only the fields a step needs), indexed like a
+    structured array: ``cols["ts"]`` is a column, ``cols[mask]`` the selected rows."""
+
+    def __init__(self, columns: dict[str, npt.NDArray[Any]]) -> None:
+        lengths = {int(c.shape[0]) for c in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        self.columns = columns
+        self._len = lengths.pop() if lengths else 0
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self._len,)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, key: str | npt.NDArray[Any]) -> Any:
+        if isinstance(key, str):
+            return self.columns[key]
+        if key.dtype == np.bool_:
+            # Records in start-time order: a time window's rows are one stretch, taken as
+            # views rather than copied.
+            count = int(key.sum())
+            first = int(key.argmax()) if count else 0
+            if bool(key[first : first + count].all()):
+                key = slice(first, first + count)  # type: ignore[assignment]  # same rows
+        return SampleColumns({name: column[key] for name, column in self.columns.items()})
+
+
+# What the verdict and the stability rules read: a structured array or its columns.
+Records = Union[SampleArray, SampleColumns]  # noqa: UP007 (a runtime alias: mypy reads it as one)
 
 
 @dataclass
 class Samples:
-    records: SampleArray
+    records: Records
     endpoints: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -51,10 +87,27 @@ class Samples:
         return int(self.records.shape[0])
 
     def endpoint_names(self) -> npt.NDArray[np.str_]:
+        """One string per record: simple, but as large as the records. The analysis groups by
+        :meth:`endpoint_groups` instead."""
         table = np.asarray([*self.endpoints, "?"], dtype=np.str_)
-        idx = np.minimum(self.records["endpoint"], len(self.endpoints))
-        names: npt.NDArray[np.str_] = table[idx]
+        names: npt.NDArray[np.str_] = table[self.endpoint_index(self.records)]
         return names
+
+    def endpoint_index(self, records: Records) -> npt.NDArray[np.integer[Any]]:
+        """Each of ``records``' index into ``[*endpoints, "?"]`` (past the names reads ``?``),
+        in the records' own small integer dtype."""
+        codes = np.asarray(records["endpoint"])
+        index: npt.NDArray[np.integer[Any]] = np.minimum(codes, len(self.endpoints))
+        return index
+
+    def endpoint_groups(self, index: npt.NDArray[np.integer[Any]]) -> dict[str, list[int]]:
+        """Endpoint name -> the indices (of :meth:`endpoint_index`) that read it, sorted by
+        name; only the names present in ``index``."""
+        table = [*self.endpoints, "?"]
+        groups: dict[str, list[int]] = {}
+        for i in np.unique(index).tolist():
+            groups.setdefault(table[i], []).append(int(i))
+        return dict(sorted(groups.items()))
 
 
 class SampleWriter:
@@ -98,6 +151,49 @@ def write_meta(directory: Path, endpoints: Sequence[str], **extra: Any) -> None:
 
 def read_samples(directory: Path) -> Samples:
     """Read every ``samples-*.bin`` in ``directory`` (sorted by start time)."""
+    meta, paths = _sample_files(directory)
+    parts = [np.fromfile(path, dtype=SAMPLE_DTYPE) for path in paths]
+    records = np.concatenate(parts) if parts else np.empty(0, dtype=SAMPLE_DTYPE)
+    records = records[np.argsort(records["ts"], kind="stable")]
+    return Samples(records=records, endpoints=list(meta.get("endpoints", [])), meta=meta)
+
+
+def read_columns(
+    directory: Path, fields: Sequence[str]
+) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
+    """``fields`` of every ``samples-*.bin`` in ``directory``, one array each, in the order of
+    :func:`read_samples` (by start time, stable), and ``samples.json``.
+
+    Bounded memory: files are read :data:`READ_CHUNK` records at a time straight into the
+    columns (never the whole records array), and the columns are reordered one at a time, only
+    when the start times are not in order already.
+    """
+    meta, paths = _sample_files(directory)
+    if "ts" not in fields:
+        raise ValueError("read_columns needs the ts field to order the records")
+    total = sum(path.stat().st_size // SAMPLE_DTYPE.itemsize for path in paths)
+    columns = {name: np.empty(total, dtype=SAMPLE_DTYPE[name]) for name in fields}
+    at = 0
+    for path in paths:
+        count = path.stat().st_size // SAMPLE_DTYPE.itemsize
+        for offset in range(0, count, READ_CHUNK):
+            n = min(READ_CHUNK, count - offset)
+            chunk = np.fromfile(
+                path, dtype=SAMPLE_DTYPE, count=n, offset=offset * SAMPLE_DTYPE.itemsize
+            )
+            for name, column in columns.items():
+                column[at : at + n] = chunk[name]
+            at += n
+    ts = columns["ts"]
+    if ts.size > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
+        order = np.argsort(ts, kind="stable")
+        for name in columns:
+            columns[name] = columns[name][order]
+    return columns, meta
+
+
+def _sample_files(directory: Path) -> tuple[dict[str, Any], list[Path]]:
+    """``samples.json`` and the ``samples-*.bin`` files (whole records each) of a directory."""
     directory = Path(directory)
     meta_path = directory / META_FILE
     if not meta_path.is_file():
@@ -109,15 +205,12 @@ def read_samples(directory: Path) -> Samples:
     if meta.get("schema") != SCHEMA_VERSION:
         found = meta.get("schema")
         raise BadInputError(f"{meta_path}: schema {found!r}, expected {SCHEMA_VERSION}")
-    parts: list[SampleArray] = []
-    for path in sorted(directory.glob("samples-*.bin")):
+    paths = sorted(directory.glob("samples-*.bin"))
+    for path in paths:
         size = path.stat().st_size
         if size % SAMPLE_DTYPE.itemsize:
             raise BadInputError(f"{path}: truncated ({size} bytes is not whole records)")
-        parts.append(np.fromfile(path, dtype=SAMPLE_DTYPE))
-    records = np.concatenate(parts) if parts else np.empty(0, dtype=SAMPLE_DTYPE)
-    records = records[np.argsort(records["ts"], kind="stable")]
-    return Samples(records=records, endpoints=list(meta.get("endpoints", [])), meta=meta)
+    return dict(meta), paths
 
 
 def percentile(values: npt.ArrayLike, q: float) -> float:

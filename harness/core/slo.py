@@ -30,7 +30,7 @@ from harness.core.checks import (
     Status,
     Verdict,
 )
-from harness.core.samples import SAMPLE_DTYPE, SampleArray, Samples, percentile
+from harness.core.samples import SAMPLE_DTYPE, Records, Samples, percentile
 from harness.core.scenario import Scenario, Thresholds
 
 CPU_LIMIT_PERCENT = 80.0
@@ -40,7 +40,7 @@ LATE_THRESHOLD_MS = 10.0
 
 
 def window_mask(
-    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+    records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> npt.NDArray[np.bool_]:
     """Records that started in one of the windows (relative to ``run_start``).
 
@@ -54,7 +54,7 @@ def window_mask(
     return mask
 
 
-def latency_stats(records: SampleArray, column: str = "co_latency_ms") -> dict[str, float]:
+def latency_stats(records: Records, column: str = "co_latency_ms") -> dict[str, float]:
     """Exact percentiles of successful requests; counts and error rate over all of them."""
     ok = records["ok"] == 1
     values = records[column][ok]
@@ -71,7 +71,7 @@ def latency_stats(records: SampleArray, column: str = "co_latency_ms") -> dict[s
     }
 
 
-def failure_statuses(records: SampleArray) -> dict[str, int]:
+def failure_statuses(records: Records) -> dict[str, int]:
     """Failed requests by HTTP status (``"0"``: no response), most common first. String keys,
     as ``verdict.json`` writes them."""
     statuses, counts = np.unique(records["status"][records["ok"] == 0], return_counts=True)
@@ -128,8 +128,9 @@ def _threshold_checks(
 class _Steady:
     """The requests that started in the steady windows, and what they add up to."""
 
-    records: SampleArray
-    names: npt.NDArray[np.str_]
+    records: Records
+    endpoints: npt.NDArray[np.integer[Any]]  # each record's index into [*samples.endpoints, "?"]
+    groups: dict[str, list[int]]  # endpoint name -> its indices, by name
     seconds: float
 
     def rate(self, count: float) -> float:
@@ -139,7 +140,9 @@ class _Steady:
 def _steady(samples: Samples, windows: Sequence[tuple[float, float]], start: float) -> _Steady:
     mask = window_mask(samples.records, windows, start)
     seconds = float(sum(end - begin for begin, end in windows))
-    return _Steady(samples.records[mask], samples.endpoint_names()[mask], seconds)
+    records = samples.records[mask]
+    index = samples.endpoint_index(records)
+    return _Steady(records, index, samples.endpoint_groups(index), seconds)
 
 
 def _aggregate(steady: _Steady, late_threshold_ms: float) -> dict[str, float]:
@@ -157,8 +160,8 @@ def _aggregate(steady: _Steady, late_threshold_ms: float) -> dict[str, float]:
 
 def _per_endpoint(steady: _Steady) -> dict[str, dict[str, float]]:
     per_endpoint: dict[str, dict[str, float]] = {}
-    for endpoint in sorted(set(steady.names.tolist())):
-        part = steady.records[steady.names == endpoint]
+    for endpoint, indices in steady.groups.items():
+        part = steady.records[np.isin(steady.endpoints, indices)]
         stats = latency_stats(part)
         stats["rate"] = steady.rate(part.shape[0])
         stats["ok_rate"] = (
@@ -179,7 +182,7 @@ def _slo_checks(
 
 
 def stability_checks(
-    records: SampleArray, windows: Sequence[tuple[float, float]], start: float
+    records: Records, windows: Sequence[tuple[float, float]], start: float
 ) -> list[Check]:
     """Did the service hold steady (``harness.core.stability``)? A collapse or a stall fails
     the run: its users were not served, and its numbers are not a capacity."""
@@ -271,7 +274,7 @@ def _judge_rates(
     return window_rates
 
 
-def _service_overloaded(records: SampleArray, scenario: Scenario) -> bool:
+def _service_overloaded(records: Records, scenario: Scenario) -> bool:
     """Did the service itself (latency from the actual start) break the p95 SLO here?"""
     service_p95 = percentile(records["latency_ms"][records["ok"] == 1], 95)
     limit = scenario.slo.p95_ms

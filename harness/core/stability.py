@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from harness.core.samples import SampleArray
+from harness.core.samples import Records
 
 BIN_S = 5.0
 COLLAPSE_SHARE = 0.5  # a bin under half the window's median bin is a collapse
@@ -60,7 +60,7 @@ class Episode:
 
 
 def _completions(
-    records: SampleArray, run_start: float, *, answered: bool = False
+    records: Records, run_start: float, *, answered: bool = False
 ) -> npt.NDArray[np.float64]:
     """When each successful request (``answered``: each request that got any HTTP answer, not a
     time-out or a refused connection) finished, in seconds from the run start, sorted."""
@@ -106,7 +106,7 @@ def without(
 
 
 def floor_share(
-    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+    records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> float:
     """The worst 5-second bin as a share of its window's median bin (NaN with too few bins)."""
     done = _completions(records, run_start)
@@ -120,20 +120,20 @@ def floor_share(
 
 
 def longest_stall_s(
-    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+    records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> float:
     """The longest time, inside a window, with requests in flight and none answered."""
     return max((e.duration_s for e in stalls(records, windows, run_start)), default=0.0)
 
 
-def _in_flight(records: SampleArray, run_start: float, at: float) -> int:
+def _in_flight(records: Records, run_start: float, at: float) -> int:
     start = records["ts"] - run_start
     end = start + records["latency_ms"] / 1000.0
     return int(((start <= at) & (end > at)).sum())
 
 
 def collapses(
-    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+    records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> list[Episode]:
     """5-second bins of a window under half its median bin; consecutive ones are one episode."""
     done = _completions(records, run_start)
@@ -160,7 +160,7 @@ def collapses(
 
 
 def stalls(
-    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+    records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> list[Episode]:
     """Gaps of ``STALL_S`` or more between answers, inside a window, with requests waiting."""
     done = _completions(records, run_start)
@@ -181,7 +181,7 @@ def stalls(
 
 
 def episodes(
-    records: SampleArray, windows: Sequence[tuple[float, float]], run_start: float
+    records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> list[Episode]:
     """Every collapse and stall of the steady windows, in time order."""
     found = collapses(records, windows, run_start) + stalls(records, windows, run_start)
