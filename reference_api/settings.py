@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     rate_limit_window: float = Field(default=15.0, gt=0)
     rate_limit_max: int = Field(default=100, ge=1)
     rate_limit_auth_max: int = Field(default=20, ge=1)
+    # limits' strategy (reference_api/ratelimit.py): both cost the same two round trips; the
+    # moving window is exact, the sliding-window counter approximates the previous window's
+    # share (benchmarks/ratelimit_cost.py measures them side by side).
+    rate_limit_strategy: Literal["moving-window", "sliding-window-counter"] = "moving-window"
 
     # On SIGTERM, serve this long with readiness 503 and Connection: close before uvicorn's
     # graceful shutdown (reference_api/drain.py); 0: shut down at once (a balancer drained us).
