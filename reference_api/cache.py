@@ -5,13 +5,14 @@ bumps: lists and stats on the user's version (``c1:v:<user>``: any write of thei
 unreachable), a task's detail on the task's generation (``c1:g:<user>:<task>``: only a write of
 that task does). One ``INCR`` of the epoch makes every answer of every user unreachable; old
 entries expire by TTL. A read is one round trip: a Lua script returns the epoch, the counter and
-the entry together, and counts the request's rate limit in the same call when given its window.
+the entry together. (The request's rate limit is counted apart, by ``limits``:
+``reference_api/ratelimit.py``.)
 
 A write bumps the user's version and, for a task it updated or deleted, the task's generation,
 after the database write (one script). A read that looked up an entry before that bump stores
 what it read under the old counter, where nobody looks any more. An update also stores its answer
 as the task's new entry (write-through), but only if no other write of the task bumped its
-generation between the look-up that counted the update's rate limit and this bump: then that
+generation between the look-up of its version before the update and this bump: then that
 answer was read back after every write whose bump came before it, and any later write bumps again.
 
 A counter expires (a user's version after a day, a task's generation after 2 x (TTL + 60 s))
@@ -53,7 +54,6 @@ from reference_api._pending import STALE_SLACK, PendingBumps
 from reference_api.breaker import REDIS_FAULTS, BreakerOpen, CircuitBreaker
 from reference_api.costs import count_lookup, count_redis
 from reference_api.metrics import Metrics
-from reference_api.ratelimit import Window
 
 log = logging.getLogger("reference_api.cache")
 
@@ -63,25 +63,17 @@ EPOCH_KEY = "c1:epoch"
 MAX_PENDING = 10_000  # counters awaiting a retried bump, before folding into an epoch bump
 _HEX = frozenset("0123456789abcdef")
 
-# KEYS: the entry's counter, the epoch and, to count a rate limit, the window's counter.
-# ARGV: the entry key's prefix and suffix, what to answer (_COUNT_ONLY, _VERSION or _ENTRY), the
-# window's TTL, the counter's TTL. The count is the limiter's own script
-# (reference_api/ratelimit.py), line for line. A read may store under the counter's value: it
+# KEYS: the entry's counter and the epoch. ARGV: the entry key's prefix and suffix, what to
+# answer (_VERSION or _ENTRY), the counter's TTL. A read may store under the counter's value: it
 # keeps the counter alive for that long.
 _READ = """
-local hits = 0
-if KEYS[3] then
-  hits = redis.call('INCR', KEYS[3])
-  if hits == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
-end
-if ARGV[3] == '0' then return {hits} end
 local v = redis.call('GET', KEYS[1])
-if v then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+if v then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 local version = (redis.call('GET', KEYS[2]) or '0') .. ':' .. (v or '0')
-if ARGV[3] == '1' then return {hits, version} end
-return {hits, version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
+if ARGV[3] == '1' then return {version} end
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
 """
-_COUNT_ONLY, _VERSION, _ENTRY = 0, 1, 2
+_VERSION, _ENTRY = 1, 2
 
 # After a write. KEYS: the user's version, the epoch and, for a task written, its generation.
 # ARGV: the version's and the generation's TTLs; for a write-through, the task entry's version
@@ -156,7 +148,6 @@ class Lookup:
     state: CacheState
     value: bytes | None = None
     key: str | None = None  # where to store the answer on a MISS
-    hits: int | None = None  # the rate-limit count sent with it (None: none sent, or it failed)
     seen: str | None = None  # the entry's "epoch:counter", for a write-through after a write
 
 
@@ -193,61 +184,51 @@ class Cache:
     def enabled(self) -> bool:
         return self._redis is not None
 
-    async def get(self, entry: Entry, window: Window | None = None) -> Lookup:
-        """Look ``entry`` up, counting ``window`` (the request's rate limit) in the same round
-        trip; the limiter judges ``hits``. A user pending here still has the count sent."""
-        lookup = await self._get(entry, window, read=True)
+    async def get(self, entry: Entry) -> Lookup:
+        """Look ``entry`` up."""
+        lookup = await self._get(entry, read=True)
         count_lookup(lookup.state)  # per route, by the request's X-Cache answer
         return lookup
 
-    async def before_write(self, entry: Entry, window: Window | None) -> Lookup:
-        """Before a write of ``entry``'s task: count ``window`` and note the entry's version
-        (``seen``) in one round trip, for :meth:`invalidate`'s write-through. Not a look-up:
-        nothing is read and nothing counted as one; without a window, no round trip at all."""
-        if window is None:
-            return Lookup("BYPASS")
-        return await self._get(entry, window, read=False)
+    async def before_write(self, entry: Entry) -> Lookup:
+        """Before a write of ``entry``'s task: note the entry's version (``seen``) for
+        :meth:`invalidate`'s write-through. Not a look-up: nothing is read and nothing counted
+        as one."""
+        return await self._get(entry, read=False)
 
-    async def _get(self, entry: Entry, window: Window | None, *, read: bool) -> Lookup:
-        pending = self._pending.covers(entry.user)
-        if self._read is None or (pending and window is None):
+    async def _get(self, entry: Entry, *, read: bool) -> Lookup:
+        if self._read is None or self._pending.covers(entry.user):
             return self._bypass(read)
         try:
-            reply = await self._call_read(
-                entry, window, _COUNT_ONLY if pending else _ENTRY if read else _VERSION
-            )
+            reply = await self._call_read(entry, _ENTRY if read else _VERSION)
         except BreakerOpen:
             return self._bypass(read)
         except REDIS_FAULTS as exc:
-            self._fault("get" if read else "count", exc, lookup=read)
+            self._fault("get" if read else "version", exc, lookup=read)
             return Lookup("BYPASS")
-        hits = int(reply[0]) if window is not None else None
-        if pending or self._pending.covers(entry.user):  # an invalidation failed meanwhile
-            return self._bypass(read, hits)
-        seen: str = reply[1].decode()
+        if self._pending.covers(entry.user):  # an invalidation failed meanwhile
+            return self._bypass(read)
+        seen: str = reply[0].decode()
         if not read:
-            return Lookup("BYPASS", hits=hits, seen=seen)
-        value: bytes | None = reply[2]
+            return Lookup("BYPASS", seen=seen)
+        value: bytes | None = reply[1]
         if value is not None and entry.mark is not None and entry.mark not in value:
             log.error("cache entry of %s without its mark; served from the database", entry.user)
             value = None
         if value is None:
             self._counted["miss"].inc()
-            return Lookup("MISS", key=f"c1:{entry.user}:{seen}{entry.suffix}", hits=hits)
+            return Lookup("MISS", key=f"c1:{entry.user}:{seen}{entry.suffix}")
         self._counted["hit"].inc()
-        return Lookup("HIT", value=value, hits=hits)
+        return Lookup("HIT", value=value)
 
-    async def _call_read(self, entry: Entry, window: Window | None, answer: int) -> list[Any]:
+    async def _call_read(self, entry: Entry, answer: int) -> list[Any]:
         script = self._read
         assert script is not None
         keys = [entry.counter, EPOCH_KEY]
         counter_ttl = self._generation_ttl if entry.per_task else self._version_ttl
-        expire = 0 if window is None else window.expire
-        args: list[str | int] = [f"c1:{entry.user}:", entry.suffix, answer, expire, counter_ttl]
-        if window is not None:
-            keys.append(window.key)
+        args: list[str | int] = [f"c1:{entry.user}:", entry.suffix, answer, counter_ttl]
 
-        def send() -> Awaitable[list[Any]]:  # [hits, version, entry or None], as asked
+        def send() -> Awaitable[list[Any]]:  # [version, entry or None], as asked
             count_redis()
             return script(keys=keys, args=args)
 
@@ -255,10 +236,10 @@ class Cache:
         self._pending.redis_answered()
         return reply
 
-    def _bypass(self, counted: bool, hits: int | None = None) -> Lookup:
+    def _bypass(self, counted: bool) -> Lookup:
         if counted:  # a look-up's
             self._counted["bypass"].inc()
-        return Lookup("BYPASS", hits=hits)
+        return Lookup("BYPASS")
 
     async def put(self, lookup: Lookup, value: bytes) -> None:
         redis, key = self._redis, lookup.key

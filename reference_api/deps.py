@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reference_api.cache import Cache
 from reference_api.errors import NotAuthenticated
-from reference_api.ratelimit import Quota
 from reference_api.repository import TasksRepository, UsersRepository
 from reference_api.services import Services
 
@@ -41,7 +41,7 @@ async def limit_by_ip(request: Request, response: Response) -> Services:
     """Count an auth request against its client IP; the services, for the route."""
     services: Services = request.app.state.services
     ip = client_ip(request)
-    request.state.client_ip = ip
+    structlog.contextvars.bind_contextvars(client=ip)
     quota = await services.limiter.hit("ip", ip)
     if quota is not None:
         response.headers.update(quota.headers())
@@ -51,10 +51,13 @@ async def limit_by_ip(request: Request, response: Response) -> Services:
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated request: who is calling, and the services to serve them with."""
+    """An authenticated request: who is calling, the services to serve them with, and the
+    rate limit's headers (FastAPI adds them to a route's answer, but not to a ``Response`` the
+    route makes itself)."""
 
     id: str
     services: Services
+    headers: dict[str, str]
 
     @property
     def tasks(self) -> TasksRepository:
@@ -79,7 +82,7 @@ def _caller_id(request: Request, credentials: HTTPAuthorizationCredentials | Non
     user_id = services.tokens.subject(credentials.credentials)
     if len(user_id) != 24 or not all(c in "0123456789abcdef" for c in user_id):
         raise NotAuthenticated()
-    request.state.user_id = user_id
+    structlog.contextvars.bind_contextvars(user=user_id)
     return user_id
 
 
@@ -92,36 +95,11 @@ async def current_caller(
     services: Services = request.app.state.services
     user_id = _caller_id(request, credentials)
     quota = await services.limiter.hit("user", user_id)
-    if quota is not None:
-        response.headers.update(quota.headers())
-        request.state.quota_headers = quota.headers()
-    return Caller(user_id, services)
-
-
-@dataclass(frozen=True)
-class UncountedCaller(Caller):
-    """An authenticated request whose rate limit the route counts itself, in the round trip of
-    its first cache call (``reference_api/cache.py``), and hands to :meth:`admit`."""
-
-    request: Request
-
-    def admit(self, quota: Quota | None) -> dict[str, str]:
-        """Keep the counted quota for error answers; its headers, for the route's answer."""
-        if quota is None:
-            return {}
-        headers = quota.headers()
-        self.request.state.quota_headers = headers
-        return headers
-
-
-async def uncounted_caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> UncountedCaller:
-    """The caller of an authenticated request, not yet counted against its rate limit."""
-    return UncountedCaller(_caller_id(request, credentials), request.app.state.services, request)
+    headers = {} if quota is None else quota.headers()
+    response.headers.update(headers)
+    request.state.quota_headers = headers
+    return Caller(user_id, services, headers)
 
 
 CurrentUser = Annotated[Caller, Depends(current_caller)]
-UncountedUser = Annotated[UncountedCaller, Depends(uncounted_caller)]
 AuthLimited = Annotated[Services, Depends(limit_by_ip)]

@@ -11,8 +11,8 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reference_api.costs import CURRENT, RequestCosts, on_cpu
@@ -20,7 +20,7 @@ from reference_api.drain import Drain
 from reference_api.errors import BodyTooLarge, error_body
 from reference_api.metrics import Metrics
 
-log = logging.getLogger("reference_api.access")
+log = structlog.get_logger("reference_api.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -89,6 +89,10 @@ class EdgeMiddleware:
         )
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        # This request's task has a context of its own: what is bound here (and by the auth
+        # dependencies: user, client) goes on every line logged while it is served.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         request_id_header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
         response_started = False
@@ -122,13 +126,13 @@ class EdgeMiddleware:
             else:
                 await on_cpu(self.app(scope, receive_wrapper, send_wrapper), costs)
         except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
+            log.exception("unhandled error")
             if not response_started:
                 await self._error(send_wrapper, 500, request_id)
         finally:
             self.drain.in_flight -= 1
             CURRENT.reset(token)
-            self._record(scope, status, started, request_id, costs)
+            self._record(scope, status, started, costs)
 
     async def _error(self, send: Send, status: int, request_id: str) -> None:
         code, message = {
@@ -149,25 +153,17 @@ class EdgeMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _record(
-        self, scope: Scope, status: int, started: float, request_id: str, costs: RequestCosts
-    ) -> None:
+    def _record(self, scope: Scope, status: int, started: float, costs: RequestCosts) -> None:
         elapsed = time.perf_counter() - started
         route = _route_template(scope)
         method = scope["method"]
         self.metrics.route(method, route).record(status, elapsed, costs)
         if not log.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no line, so no fields either
             return
-        state: dict[str, Any] = scope.get("state", {})
         log.info(
             "request",
-            extra={
-                "method": method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "request_id": request_id,
-                "user": state.get("user_id"),
-                "client": state.get("client_ip"),
-            },
+            method=method,
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 3),
         )

@@ -1,13 +1,25 @@
-"""Fixed-window rate limiting in Redis: per user on authenticated routes, per client IP on
-``/api/auth/register|login``. Fails open (and counts it) when Redis is unavailable."""
+"""Rate limits through the ``limits`` library, on the app's Redis connections: per user on
+authenticated routes, per client IP on ``/api/auth/register|login``. Fails open (and counts
+it) when Redis is unavailable or its circuit is open.
+
+A request costs two round trips: the window's state (for the ``RateLimit-*`` headers, and to
+refuse without counting), then the hit. ``limits`` answers a hit with a bool only, and each of
+its calls is a script of its own: neither can join the cache's look-up
+(``reference_api/cache.py``), so a cached read is three round trips, not one as with the
+hand-written fixed window this replaced (``benchmarks/ratelimit_cost.py`` measures both).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal, TypeVar
 
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 from reference_api.breaker import REDIS_FAULTS, BreakerOpen, CircuitBreaker
@@ -15,12 +27,22 @@ from reference_api.costs import count_redis
 from reference_api.errors import RateLimited
 from reference_api.metrics import Metrics
 
+T = TypeVar("T")
+Scope = Literal["user", "ip"]
+Strategy = Literal["moving-window", "sliding-window-counter"]
+_STRATEGIES = {
+    "moving-window": MovingWindowRateLimiter,  # exact: a log of the last `limit` hits
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,  # two counters, weighted
+}
+KEY_PREFIX = "rl2"
+_FAIL_OPEN: tuple[type[BaseException], ...] = (BreakerOpen, *REDIS_FAULTS)
+
 
 @dataclass(frozen=True)
 class Quota:
     limit: int
     remaining: int
-    reset: int  # seconds until the window ends
+    reset: int  # seconds until one more request is allowed (at least 1)
 
     def headers(self) -> dict[str, str]:
         return {
@@ -30,31 +52,7 @@ class Quota:
         }
 
 
-# One round trip, and cheaper in redis-py than a pipeline: count, and start the TTL on the first.
-_COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
-
-
-@dataclass(frozen=True)
-class Window:
-    """One request's count in its fixed window, before it is sent: the counter's key, the TTL
-    that starts on its first count, and when the window ends."""
-
-    scope: str
-    key: str
-    expire: int
-    now: float
-    end: float
-
-
 class RateLimiter:
-    """Counts requests in Redis; :meth:`hit` in a round trip of its own, or :meth:`window` then
-    :meth:`judge` around a round trip that counts it along with other work (the cache's look-up:
-    ``reference_api/cache.py``), with the same key, TTL and verdict."""
-
     def __init__(
         self,
         redis: Redis | None,
@@ -65,59 +63,59 @@ class RateLimiter:
         window_seconds: float,
         user_max: int,
         auth_max: int,
+        strategy: Strategy,
     ) -> None:
-        self._redis = redis if enabled else None
         self._breaker = breaker
         self._metrics = metrics
-        self._window = window_seconds
-        self._expire = max(1, math.ceil(window_seconds))
-        self._max = {"user": user_max, "ip": auth_max}
-        self._count = self._redis.register_script(_COUNT) if self._redis is not None else None
+        # limits counts whole seconds (RATE_LIMIT_WINDOW is in minutes: 0.05 is 3 s, not 4)
+        window = max(1, math.ceil(round(window_seconds, 3)))
+        self._items: dict[Scope, RateLimitItem] = {
+            "user": RateLimitItemPerSecond(user_max, window, namespace="user"),
+            "ip": RateLimitItemPerSecond(auth_max, window, namespace="ip"),
+        }
+        self._limiter = None
+        if redis is not None and enabled:
+            storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix=KEY_PREFIX,
+                # The app's pool: its timeouts, no retries. limits hands its options to
+                # redis-py's Redis() and annotates them narrower than that takes.
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            )
+            self._limiter = _STRATEGIES[strategy](storage)
 
     @property
     def enabled(self) -> bool:
-        return self._redis is not None
+        return self._limiter is not None
 
-    def window(self, scope: str, subject: str) -> Window | None:
-        """The count to send for one request of ``subject``; None when not limiting."""
-        if self._redis is None:
+    async def hit(self, scope: Scope, subject: str) -> Quota | None:
+        """Count one request; the quota left, None when not limiting (or failing open),
+        ``RateLimited`` if over (and then not counted)."""
+        limiter, item = self._limiter, self._items[scope]
+        if limiter is None:
             return None
-        now = time.time()
-        index = int(now // self._window)
-        key = f"rl1:{scope}:{subject}:{index}"
-        return Window(scope, key, self._expire, now, (index + 1) * self._window)
-
-    def judge(self, window: Window | None, hits: int | None) -> Quota | None:
-        """The quota left after ``hits`` counts in ``window``; ``RateLimited`` if over. None
-        when not limiting, or when the count could not be sent (``hits`` None: fail open, and
-        count it)."""
-        if window is None:
-            return None
-        if hits is None:
+        try:
+            stats = await self._send(lambda: limiter.get_window_stats(item, subject))
+            allowed = stats.remaining > 0 and await self._send(lambda: limiter.hit(item, subject))
+        except _FAIL_OPEN:
             self._metrics.rate_limit_errors.inc()
             return None
-        limit = self._max[window.scope]
-        reset = max(1, math.ceil(window.end - window.now))
-        quota = Quota(limit=limit, remaining=max(0, limit - hits), reset=reset)
-        if hits > limit:
-            self._metrics.rate_limited.labels(window.scope).inc()
+        # Nothing counted yet (reset_time now): this hit starts the window.
+        reset = math.ceil(stats.reset_time - time.time()) or item.get_expiry()
+        reset = max(1, reset)
+        if not allowed:
+            self._metrics.rate_limited.labels(scope).inc()
+            headers = Quota(item.amount, 0, reset).headers()
             raise RateLimited(
                 "Too many requests; retry after the window resets",
-                headers={**quota.headers(), "Retry-After": str(reset)},
+                headers={**headers, "Retry-After": str(reset)},
             )
-        return quota
+        return Quota(item.amount, stats.remaining - 1, reset)
 
-    async def hit(self, scope: str, subject: str) -> Quota | None:
-        """Count one request; the quota left, None when not limiting, ``RateLimited`` if over."""
-        count_script, window = self._count, self.window(scope, subject)
-        if count_script is None or window is None:
-            return None
-
-        async def count() -> int:
+    async def _send(self, call: Callable[[], Awaitable[T]]) -> T:
+        def counted() -> Awaitable[T]:
             count_redis()
-            return int(await count_script(keys=[window.key], args=[window.expire]))
+            return call()
 
-        hits: int | None = None  # on a fault, or with the breaker open: not counted, fail open
-        with contextlib.suppress(BreakerOpen, *REDIS_FAULTS):
-            hits = await self._breaker.call(count)
-        return self.judge(window, hits)
+        return await self._breaker.call(counted)

@@ -173,6 +173,7 @@ async def open_services(
             window_seconds=settings.rate_limit_window_seconds,
             user_max=settings.rate_limit_max,
             auth_max=settings.rate_limit_auth_max,
+            strategy=settings.rate_limit_strategy,
         ),
         # Unknown users are checked against this, so they cost what a wrong password costs.
         dummy_hash=await hash_password("not-a-real-password", settings.bcrypt_rounds),

@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     rate_limit_window: float = Field(default=15.0, gt=0)
     rate_limit_max: int = Field(default=100, ge=1)
     rate_limit_auth_max: int = Field(default=20, ge=1)
+    # limits' strategy (reference_api/ratelimit.py); both cost two round trips a request. The
+    # sliding-window counter keeps two counters a subject: a burst across a window's edge gets
+    # the limit through (+1, the floor of the previous window's weighted share), but a client
+    # that spends it all just before an edge and then paces itself gets up to 2 x limit - 1
+    # within one window's time. The moving window is exact; it keeps a list of the subject's
+    # hits in the window (every request, under the limits load runs set) at about twice the
+    # Redis CPU (benchmarks/ratelimit_cost.py).
+    rate_limit_strategy: Literal["sliding-window-counter", "moving-window"] = (
+        "sliding-window-counter"
+    )
 
     # On SIGTERM, serve this long with readiness 503 and Connection: close before uvicorn's
     # graceful shutdown (reference_api/drain.py); 0: shut down at once (a balancer drained us).

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reference_api.cache import Entry
-from reference_api.deps import CurrentUser, UncountedCaller, UncountedUser
+from reference_api.deps import Caller, CurrentUser
 from reference_api.models import (
     TaskCreate,
     TaskListParams,
@@ -31,21 +31,17 @@ _X_CACHE = {
 
 
 async def _cached(
-    caller: UncountedCaller, entry: Entry, produce: Callable[[], Awaitable[bytes]]
+    caller: Caller, entry: Entry, produce: Callable[[], Awaitable[bytes]]
 ) -> Response:
-    """Cache-aside, with the caller's rate limit counted in the look-up's round trip: the
-    cached answer, or ``produce()``'s (stored on a miss); ``X-Cache`` says which."""
-    services = caller.services
-    window = services.limiter.window("user", caller.id)
-    lookup = await services.cache.get(entry, window)
-    headers = caller.admit(services.limiter.judge(window, lookup.hits))
+    """Cache-aside: the cached answer, or ``produce()``'s (stored on a miss); ``X-Cache`` says
+    which."""
+    lookup = await caller.cache.get(entry)
     body = lookup.value
     if body is None:
         body = await produce()
         if lookup.state == "MISS":
-            await services.cache.put(lookup, body)
-    headers["X-Cache"] = lookup.state
-    return Response(body, media_type=_JSON, headers=headers)
+            await caller.cache.put(lookup, body)
+    return Response(body, media_type=_JSON, headers={**caller.headers, "X-Cache": lookup.state})
 
 
 @router.post(
@@ -74,7 +70,7 @@ _INVALID_CURSOR = {
     responses={200: {"headers": _X_CACHE}, **errors(401, 422, 429, 503), 400: _INVALID_CURSOR},
 )
 async def list_tasks(
-    caller: UncountedUser,
+    caller: CurrentUser,
     params: Annotated[TaskListParams, Query()],
 ) -> Response:
     query = TaskQuery(
@@ -97,7 +93,7 @@ async def list_tasks(
     response_model=TaskStats,
     responses={200: {"headers": _X_CACHE}, **errors(401, 429, 503)},
 )
-async def task_stats(caller: UncountedUser) -> Response:
+async def task_stats(caller: CurrentUser) -> Response:
     async def produce() -> bytes:
         return json_bytes(await caller.tasks.stats(caller.id))
 
@@ -109,7 +105,7 @@ async def task_stats(caller: UncountedUser) -> Response:
     response_model=TaskPublic,
     responses={200: {"headers": _X_CACHE}, **errors(401, 404, 429, 503)},
 )
-async def get_task(task_id: str, caller: UncountedUser) -> Response:
+async def get_task(task_id: str, caller: CurrentUser) -> Response:
     async def produce() -> bytes:
         return json_bytes(await caller.tasks.get(caller.id, task_id))
 
@@ -119,20 +115,17 @@ async def get_task(task_id: str, caller: UncountedUser) -> Response:
 @router.patch(
     "/{task_id}", response_model=TaskPublic, responses=errors(400, 401, 404, 413, 422, 429, 503)
 )
-async def update_task(task_id: str, body: TaskUpdate, caller: UncountedUser) -> Response:
-    # The rate limit is counted with the task entry's version, which lets the answer be
-    # stored as the task's new entry after the write (reference_api/cache.py).
-    services = caller.services
-    window = services.limiter.window("user", caller.id)
-    before = await services.cache.before_write(Entry.of_task(caller.id, task_id), window)
-    headers = caller.admit(services.limiter.judge(window, before.hits))
+async def update_task(task_id: str, body: TaskUpdate, caller: CurrentUser) -> Response:
+    # The task entry's version before the write lets the answer be stored as the task's new
+    # entry after it (reference_api/cache.py).
+    before = await caller.cache.before_write(Entry.of_task(caller.id, task_id))
     answer = None
     try:
         task = await caller.tasks.update(caller.id, task_id, body.changes())
         answer = json_bytes(task)  # what GET /api/tasks/{id} answers
     finally:
         await caller.cache.invalidate(caller.id, task_id, answer=answer, seen=before.seen)
-    return Response(answer, media_type=_JSON, headers=headers)
+    return Response(answer, media_type=_JSON, headers=caller.headers)
 
 
 @router.delete(
