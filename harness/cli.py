@@ -27,6 +27,8 @@ _COMMANDS = {
     "report": "harness.report.cli",
     "gate": "harness.gate.cli",
     "baseline": "harness.gate.cli",
+    "history": "harness.history.cli",
+    "trend": "harness.history.cli",
 }
 
 

@@ -29,6 +29,8 @@ ALLOWED_HARNESS = {
                        "harness._files"),
     "harness.gate": ("harness.core", "harness.analysis", "harness.gate", "harness.errors",
                      "harness._files"),
+    "harness.history": ("harness.analysis", "harness.history", "harness.errors",
+                        "harness._files", "harness.report"),
 }  # fmt: skip
 
 

@@ -44,10 +44,16 @@ REGRESSION_METRICS: dict[str, RegressionMetric] = {
 }
 
 
+# What a phase ran on, as the gate compares it: a metric of another topology is not a regression.
+TOPOLOGY_KEYS = ("replicas", "cache", "balancer", "backend", "indexes", "compression", "processes")
+
+
 @dataclass
 class PhaseBaseline:
     metrics: dict[str, float]
     blocks: dict[str, list[float]]
+    # TOPOLOGY_KEYS -> value; empty in a baseline saved before the gate recorded it
+    topology: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +77,7 @@ class Baseline:
                 name: {
                     "metrics": _clean(p.metrics),
                     "blocks": {k: _clean_list(v) for k, v in p.blocks.items()},
+                    "topology": p.topology,
                 }
                 for name, p in self.phases.items()
             },
@@ -94,7 +101,24 @@ def phase_measurement(phase: PhaseData, summary: PhaseSummary) -> PhaseBaseline:
             m: [float(v) for v in blocks[spec.block_column]]
             for m, spec in REGRESSION_METRICS.items()
         },
+        topology=phase_topology(phase),
     )
+
+
+def phase_topology(phase: PhaseData) -> dict[str, Any]:
+    """The :data:`TOPOLOGY_KEYS` its manifest records (a key it lacks is left out)."""
+    topo = phase.topology
+    load = phase.manifest.get("load")
+    found: dict[str, Any] = {
+        "replicas": phase.replicas,
+        "cache": phase.cache,
+        "balancer": topo.get("balancer"),
+        "backend": topo.get("backend"),
+        "indexes": topo.get("indexes"),
+        "compression": topo.get("compression"),
+        "processes": load.get("processes") if isinstance(load, dict) else None,
+    }
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def baseline_from(
@@ -133,6 +157,12 @@ def _pooled_phases(
             pooled.setdefault(summary.phase, []).append(summary)
             if summary.phase not in phases:
                 phases[summary.phase] = m
+            elif m.topology != phases[summary.phase].topology:
+                raise BadInputError(
+                    f"baseline: phase {summary.phase!r} ran on different topologies in these "
+                    f"runs ({topology_text(phases[summary.phase].topology)} vs "
+                    f"{topology_text(m.topology)})"
+                )
             else:
                 for k, v in m.blocks.items():
                     phases[summary.phase].blocks[k].extend(v)
@@ -144,6 +174,10 @@ def _pooled_phases(
     return phases
 
 
+def topology_text(topology: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in topology.items()) or "not recorded"
+
+
 def load_baseline(path: Path) -> Baseline:
     data = read_json(path)
     if data.get("schema") != BASELINE_SCHEMA:
@@ -153,6 +187,7 @@ def load_baseline(path: Path) -> Baseline:
             str(name): PhaseBaseline(
                 metrics={k: _num(v) for k, v in p["metrics"].items()},
                 blocks={k: [_num(x) for x in v] for k, v in p["blocks"].items()},
+                topology=dict(p.get("topology") or {}),
             )
             for name, p in data["phases"].items()
         }

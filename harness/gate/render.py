@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from xml.etree import ElementTree as ET
 
-from harness.gate.checks import GateCheck, GateResult, GateVerdict
+from harness.gate.verdicts import GateCheck, GateResult, GateVerdict
 
 
 def _f(value: float | None, digits: int = 2, suffix: str = "") -> str:
@@ -25,13 +25,26 @@ def _g(value: float | None) -> str:
 
 def markdown(result: GateResult) -> str:
     lines = [f"## Capacity gate: {result.status}", ""]
-    slo = [c for c in result.checks if c.kind != "regression"]
+    apart = [c for c in result.checks if c.kind == "comparability" and c.verdict != "PASS"]
+    if apart:
+        lines += _comparability_list(result, apart)
+    slo = [c for c in result.checks if c.kind not in ("regression", "comparability")]
     if slo:
         lines += _slo_table(slo)
     reg = [c for c in result.checks if c.kind == "regression"]
     if reg:
         lines += _regression_table(result, reg)
     return "\n".join(lines)
+
+
+def _comparability_list(result: GateResult, checks: Sequence[GateCheck]) -> list[str]:
+    """What could not be compared with the baseline, first: it is why the gate cannot pass."""
+    return [
+        f"Comparisons with `{result.baseline}` that could not be made:",
+        "",
+        *(f"- **{c.phase}** ({c.name}, {c.verdict}): {c.message}" for c in checks),
+        "",
+    ]
 
 
 def _slo_table(checks: Sequence[GateCheck]) -> list[str]:
@@ -50,12 +63,16 @@ def _slo_table(checks: Sequence[GateCheck]) -> list[str]:
 def _regression_table(result: GateResult, checks: Sequence[GateCheck]) -> list[str]:
     lines = [
         f"Baseline: `{result.baseline}`. A metric fails only when it is worse by more than "
-        f"{result.max_regression:g} % **and** the 95 % bootstrap interval of the change "
-        "(over 5-second blocks) lies entirely on the worse side of zero.",
+        f"{result.max_regression:g} % **and** its noise band (the change of the 5-second "
+        "block means ± 2.33 or more times its noise: 1 % of unchanged runs reach either side) "
+        "lies entirely on the worse side of zero; worse by more than "
+        f"{result.max_regression:g} % but inside that band is INCONCLUSIVE. The effect is the "
+        "change in units of its own noise (bootstrap standard error of the block means plus "
+        "1 % drift per run). See docs/gate.md.",
         "",
-        "| phase | metric | baseline | current | change | noise band (95 %) | significant "
-        "| verdict | note |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| phase | metric | baseline | current | change | noise band (98 %) | effect "
+        "| significant | verdict | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in checks:
         band = (
@@ -66,7 +83,8 @@ def _regression_table(result: GateResult, checks: Sequence[GateCheck]) -> list[s
         sig = "—" if c.significant is None else ("yes" if c.significant else "no")
         lines.append(
             f"| {c.phase} | {c.name} | {_f(c.baseline)} | {_f(c.current)} | "
-            f"{_f(c.change_pct, 1, ' %')} | {band} | {sig} | {c.verdict} | {c.message} |"
+            f"{_f(c.change_pct, 1, ' %')} | {band} | {_f(c.effect, 1, '×')} | {sig} | "
+            f"{c.verdict} | {c.message} |"
         )
     lines.append("")
     return lines
@@ -76,7 +94,8 @@ def _regression_table(result: GateResult, checks: Sequence[GateCheck]) -> list[s
 
 
 def junit_xml(result: GateResult, suite: str = "capacity-gate") -> str:
-    """One test case per check: FAIL a failure, INVALID an error, SKIP skipped."""
+    """One test case per check: FAIL a failure, INVALID and INCONCLUSIVE an error (the check
+    could not judge), SKIP skipped."""
     root = ET.Element("testsuites", name=suite)
     ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(result.checks)))
     counts = {"failures": 0, "errors": 0, "skipped": 0}
@@ -98,6 +117,8 @@ def _detail(c: GateCheck) -> str:
             f"; baseline {_g(c.baseline)}; change {_f(c.change_pct, 1, ' %')}; "
             f"noise {_f(c.noise_low_pct, 1)}..{_f(c.noise_high_pct, 1)} %"
         )
+        if c.effect is not None:
+            detail += f"; effect {c.effect:+.1f}× its noise"
     return detail + (f"; {c.message}" if c.message else "")
 
 

@@ -93,7 +93,7 @@ def test_an_unmeasured_value_is_stored_as_null_and_loads_back_as_nan(tmp_path: P
     loaded = load_baseline(path).phases["r1-cache-on"]
 
     raw = json.loads(path.read_text())["phases"]["r1-cache-on"]
-    assert raw == {"metrics": {"p95_ms": None}, "blocks": {"p95_ms": [1.0, None]}}
+    assert raw == {"metrics": {"p95_ms": None}, "blocks": {"p95_ms": [1.0, None]}, "topology": {}}
     assert math.isnan(loaded.metrics["p95_ms"])
     assert loaded.blocks["p95_ms"][0] == 1.0
     assert math.isnan(loaded.blocks["p95_ms"][1])

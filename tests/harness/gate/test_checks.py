@@ -13,13 +13,8 @@ from harness.core.checks import EXIT_CODES
 from harness.core.samples import read_samples
 from harness.core.scenario import load_scenario
 from harness.gate.baseline import Baseline, PhaseBaseline
-from harness.gate.checks import (
-    GateCheck,
-    evaluate_gate,
-    integrity_checks,
-    regression_check,
-    slo_checks,
-)
+from harness.gate.checks import GateCheck, evaluate_gate, integrity_checks, slo_checks
+from harness.gate.regression import regression_check
 from tests.harness._synthetic import PhaseSpec, audit_document, make_run
 
 STEADY_BLOCKS = [20.0, 21.0, 19.0, 20.5, 19.5]
@@ -121,17 +116,24 @@ def test_a_latency_worse_beyond_the_allowed_share_and_the_noise_fails() -> None:
 
     assert (check.verdict, check.significant) == ("FAIL", True)
     assert check.change_pct == pytest.approx(50.0)
-    assert check.message == "worse by 50.0 %, outside run-to-run noise"
+    assert check.message.startswith("worse by 50.0 % (+")
+    assert check.message.endswith("× its noise), outside the noise")
+    assert check.effect is not None
+    assert check.effect > 3.0
 
 
-def test_a_latency_worse_inside_the_noise_passes_as_not_significant() -> None:
+def test_a_latency_worse_inside_the_noise_is_inconclusive_and_says_what_would_settle_it() -> None:
     before = _phase(20.0, [10.0, 30.0, 15.0, 25.0, 20.0])
     after = _phase(24.0, [12.0, 40.0, 14.0, 34.0, 20.0])
 
     check = regression_check("r1", "p95_ms", before, after, max_regression=10.0)
 
-    assert (check.verdict, check.significant) == ("PASS", False)
-    assert "not significant" in check.message
+    assert (check.verdict, check.significant) == ("INCONCLUSIVE", False)
+    assert "inside the noise" in check.message
+    assert check.more_runs is not None
+    assert check.more_runs >= 1
+    assert check.more_s is not None
+    assert check.more_s > 0
 
 
 def test_a_lower_rate_is_worse_because_a_higher_rate_is_better() -> None:
@@ -144,13 +146,26 @@ def test_a_lower_rate_is_worse_because_a_higher_rate_is_better() -> None:
     assert check.verdict == "FAIL"
 
 
-def test_with_too_few_blocks_the_threshold_alone_decides() -> None:
+def test_with_too_few_blocks_a_change_beyond_the_allowance_is_inconclusive() -> None:
     check = regression_check(
         "r1", "p95_ms", _phase(20.0, [20.0, 20.0]), _phase(30.0, [30.0]), max_regression=10.0
     )
 
-    assert (check.verdict, check.significant) == ("FAIL", None)
-    assert check.message == "noise unknown (blocks: 2 baseline, 1 current; need 3)"
+    assert (check.verdict, check.significant) == ("INCONCLUSIVE", None)
+    assert check.message == (
+        "worse by 50.0 % but the noise is unknown (blocks: 2 baseline, 1 current; need 3)"
+    )
+    assert check.more_s == 10.0  # two more 5 s blocks on the short side
+
+
+def test_with_too_few_blocks_a_change_within_the_allowance_passes() -> None:
+    check = regression_check(
+        "r1", "p95_ms", _phase(20.0, [20.0, 20.0]), _phase(21.0, [21.0]), max_regression=10.0
+    )
+
+    assert (check.verdict, check.message) == (
+        "PASS", "within the allowed regression (noise unknown)",
+    )  # fmt: skip
 
 
 def test_a_metric_without_a_value_is_skipped() -> None:
@@ -162,7 +177,7 @@ def test_a_metric_without_a_value_is_skipped() -> None:
     assert check.current is None
 
 
-def test_phases_in_only_the_run_or_only_the_baseline_are_skipped_and_pass(
+def test_phases_in_only_the_run_or_only_the_baseline_make_the_gate_inconclusive(
     tmp_path: Path,
 ) -> None:
     run = make_run(tmp_path, [PhaseSpec()])
@@ -172,12 +187,13 @@ def test_phases_in_only_the_run_or_only_the_baseline_are_skipped_and_pass(
 
     result = evaluate_gate(summaries, measured, baseline, baseline_name="b.json")
 
-    skipped = [(c.phase, c.message) for c in result.checks if c.kind == "regression"]
-    assert skipped == [
-        ("r1-cache-on", "the baseline has no phase of this name"),
-        ("r2-cache-on", "in the baseline but not in this run"),
-    ]
-    assert result.status == "PASS"
+    apart = [(c.phase, c.verdict, c.message) for c in result.checks if c.kind == "comparability"]
+    assert apart == [
+        ("r1-cache-on", "INCONCLUSIVE",
+         "the baseline has no phase 'r1-cache-on' (it has: r2-cache-on)"),
+        ("r2-cache-on", "INCONCLUSIVE", "in the baseline but not in this run"),
+    ]  # fmt: skip
+    assert result.status == "INCONCLUSIVE"
     assert result.to_dict()["baseline"] == "b.json"
 
 

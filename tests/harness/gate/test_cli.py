@@ -70,11 +70,11 @@ def test_a_regression_beyond_noise_fails_with_exit_1(
     table = markdown.read_text()
     row = next(line for line in table.splitlines() if "| p95 latency (ms) |" in line)
     assert "| yes | FAIL |" in row
-    assert "outside run-to-run noise" in row
+    assert "outside the noise" in row
     assert capsys.readouterr().out.count("| p95 latency (ms) |") == 1
 
 
-def test_a_difference_inside_the_noise_passes_as_not_significant(
+def test_a_difference_beyond_the_allowance_but_inside_the_noise_is_inconclusive_with_exit_4(
     tmp_path: Path, saved_baseline: Callable[[Path, Path], Path]
 ) -> None:
     # per-block latency varies by ~40 %: a 44 % higher p95 is still inside that noise
@@ -85,10 +85,11 @@ def test_a_difference_inside_the_noise_passes_as_not_significant(
 
     code = main(["gate", str(after), "--baseline", str(baseline), "--markdown", str(markdown)])
 
-    assert code == 0
+    assert code == 4
     row = next(line for line in markdown.read_text().splitlines() if "| p95 latency (ms) |" in line)
-    assert "| no | PASS |" in row
-    assert "not significant" in row
+    assert "| no | INCONCLUSIVE |" in row
+    assert "inside the noise" in row
+    assert "more run(s) of this length on each side" in row
 
 
 def test_a_regression_below_the_allowed_percentage_passes(
@@ -143,14 +144,20 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], needle:
     assert needle in err
 
 
-def test_a_baseline_of_another_scenario_is_bad_input(
+def test_a_baseline_of_another_scenario_is_inconclusive_with_exit_4(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], saved_baseline: Callable[[Path, Path], Path]
 ) -> None:
     other = make_run(tmp_path, [PhaseSpec()], name="other", scenario="other-scenario")
     run = make_run(tmp_path, [PhaseSpec()], name="run")
     baseline = saved_baseline(other, tmp_path / "other.json")
 
-    _one_line_error(capsys, ["gate", str(run), "--baseline", str(baseline)], str(baseline))
+    code = main(["gate", str(run), "--baseline", str(baseline)])
+
+    assert code == 4
+    out, err = capsys.readouterr()
+    assert "## Capacity gate: INCONCLUSIVE" in out
+    assert "the baseline is of scenario 'other-scenario', this run of 'synthetic'" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_a_missing_baseline_is_bad_input(
@@ -218,7 +225,7 @@ def test_a_failed_phase_without_samples_makes_the_gate_invalid(tmp_path: Path) -
     assert main(["gate", str(run)]) == 3
 
 
-def test_with_too_few_blocks_for_noise_the_threshold_alone_decides(
+def test_with_too_few_blocks_for_noise_a_large_change_is_inconclusive(
     tmp_path: Path, saved_baseline: Callable[[Path, Path], Path]
 ) -> None:
     # a 10 s steady window holds two 5 s blocks: the noise cannot be estimated
@@ -229,7 +236,7 @@ def test_with_too_few_blocks_for_noise_the_threshold_alone_decides(
 
     code = main(["gate", str(after), "--baseline", str(baseline), "--markdown", str(markdown)])
 
-    assert code == 1
+    assert code == 4
     row = next(line for line in markdown.read_text().splitlines() if "| p95 latency (ms) |" in line)
-    assert "noise unknown" in row
-    assert "| FAIL |" in row
+    assert "the noise is unknown" in row
+    assert "| INCONCLUSIVE |" in row

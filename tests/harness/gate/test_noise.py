@@ -5,19 +5,21 @@ import math
 import pytest
 
 from harness.gate.baseline import PhaseBaseline
-from harness.gate.noise import bootstrap_change, compare_metric
+from harness.gate.noise import bootstrap_interval, compare_metric
 
 
 def test_the_bootstrap_interval_of_identical_blocks_straddles_zero() -> None:
     blocks = [20.0, 22.0, 19.0, 21.0, 20.5, 19.5]
 
-    low, high = bootstrap_change(blocks, blocks)
+    interval = bootstrap_interval(blocks, blocks)
+    low, high = interval.low_pct, interval.high_pct
 
     assert low < 0.0 < high
 
 
 def test_the_bootstrap_needs_three_blocks_on_each_side() -> None:
-    low, high = bootstrap_change([1.0, 2.0], [1.0, 2.0, 3.0])
+    interval = bootstrap_interval([1.0, 2.0], [1.0, 2.0, 3.0])
+    low, high = interval.low_pct, interval.high_pct
 
     assert math.isnan(low)  # noise unknown
     assert math.isnan(high)

@@ -58,5 +58,5 @@ def test_the_markdown_has_a_regression_table_only_when_there_is_a_baseline() -> 
     assert "| r1 | slo: p95_ms | <= 200 | 20 | PASS |" in slo_only
     assert "Baseline:" not in slo_only
     assert "Baseline: `b.json`." in with_baseline
-    assert "| r1 | baseline | — | — | — | — | — | SKIP |  |" in with_baseline
+    assert "| r1 | baseline | — | — | — | — | — | — | SKIP |  |" in with_baseline
     assert "| phase | check |" not in with_baseline

@@ -1,0 +1,35 @@
+"""The trend plot: one metric's history per axes, its change points marked.
+
+Pure drawing over plain data (labels, values, change-point indexes), so the report can show it
+when a history is given, and ``capacity trend --png/--html`` writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.axes import Axes
+
+from harness.report import plots
+
+TrendSeries = tuple[str, Sequence[float | None], Sequence[int]]  # label, values, change points
+
+
+def draw_trend(ax: Axes, label: str, values: Sequence[float | None], points: Sequence[int]) -> None:
+    runs = [i + 1 for i, v in enumerate(values) if v is not None]
+    ax.plot(runs, [v for v in values if v is not None], marker="o", color="#1f77b4")
+    for i, index in enumerate(points):
+        ax.axvline(index + 0.5, color="#d62728", linestyle="--",
+                   label="change point" if i == 0 else None)  # fmt: skip
+    ax.set_title(label, fontsize=10)
+    ax.set_xlabel("run (in the order added)")
+    if points:
+        ax.legend(loc="best", fontsize=8)
+
+
+def trend_png(series: Sequence[TrendSeries]) -> bytes:
+    """One row per series, as PNG bytes."""
+    fig, axes = plots.new_figure_rows(max(len(series), 1), height=2.4)
+    for ax, (label, values, points) in zip(axes, series, strict=False):
+        draw_trend(ax, label, values, points)
+    return plots.png_bytes(fig)
