@@ -241,8 +241,8 @@ def _requests(
     that no column is held twice for longer than it takes to copy it."""
     n = int(columns["ts"].shape[0])
     floats = np.empty((len(FLOAT_COLUMNS), n), dtype=np.float64)
-    for row, (name, field) in enumerate(FLOAT_COLUMNS.items()):
-        source = columns.pop(field)
+    for row, (name, column) in enumerate(FLOAT_COLUMNS.items()):
+        source = columns.pop(column)
         if name in ("t", "intended_t"):
             np.subtract(source, run_start, out=floats[row])
         else:
