@@ -124,4 +124,5 @@ def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics, drain: D
         replica=settings.replica_id,
         max_body=settings.max_body_bytes,
         drain=drain,
+        delay_s=settings.inject_delay_ms / 1000.0,
     )

@@ -6,6 +6,7 @@ the common error shape (never a stack trace)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -53,9 +54,17 @@ def _route_template(scope: Scope) -> str:
 
 class EdgeMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, replica: str, max_body: int, drain: Drain
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        replica: str,
+        max_body: int,
+        drain: Drain,
+        delay_s: float = 0.0,
     ) -> None:
         self.app = app
+        self.delay_s = delay_s  # INJECT_DELAY_MS: a test fault, never in production
         self.metrics = metrics
         self.replica = replica.encode("latin-1", "replace")
         self.max_body = max_body
@@ -124,6 +133,8 @@ class EdgeMiddleware:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._error(send_wrapper, 413 if length.isdigit() else 400, request_id)
             else:
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)  # the injected fault (a timer, not CPU)
                 await on_cpu(self.app(scope, receive_wrapper, send_wrapper), costs)
         except Exception:
             log.exception("unhandled error")

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # graceful shutdown (reference_api/drain.py); 0: shut down at once (a balancer drained us).
     drain_seconds: float = Field(default=0.0, ge=0, le=120)
 
+    # A fault to inject, for testing the harness's regression gate: every request waits this
+    # long (off the CPU, on the event loop's timer) before it is served. Refused in production.
+    inject_delay_ms: int = Field(default=0, ge=0, le=1000)
+
     log_level: str = "info"
     log_file_path: str = ""
 
@@ -103,6 +107,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_a_strong_secret(self) -> Settings:
+        if self.app_env == "production" and self.inject_delay_ms:
+            raise ValueError("INJECT_DELAY_MS is a test fault and is refused when APP_ENV=production")
         if self.app_env == "production":
             secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
             if len(secret.encode()) < MIN_SECRET_BYTES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
@@ -64,3 +65,29 @@ def test_development_without_a_secret_starts_with_a_warning(
     _, headers = api.register()
     assert api.client.get("/api/auth/me", headers=headers).status_code == 200
     assert wait_until(lambda: "random secret for this process" in api.log())
+
+
+def test_an_injected_delay_is_refused_in_production(fresh_mongodb_uri: Callable[[], str]) -> None:
+    env = api_env(
+        APP_ENV="production",
+        MONGODB_URI=fresh_mongodb_uri(),
+        REDIS_URL="",
+        JWT_SECRET="p" * 32,
+        INJECT_DELAY_MS="4",
+    )
+    done = run_until_exit(env)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "INJECT_DELAY_MS" in lines[0]
+
+
+def test_an_injected_delay_holds_every_request_back(
+    api_factory: ApiFactory, fresh_mongodb_uri: Callable[[], str]
+) -> None:
+    # The regression gate's planted fault: each answer comes no sooner than the delay (a lower
+    # bound, which the event loop's timer guarantees; not a speed measurement).
+    api = api_factory(MONGODB_URI=fresh_mongodb_uri(), REDIS_URL="", INJECT_DELAY_MS="300")
+    started = time.perf_counter()
+    assert api.client.get("/health").status_code == 200
+    assert time.perf_counter() - started >= 0.3
