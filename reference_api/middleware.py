@@ -52,6 +52,17 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
+def _delayed(app: ASGIApp, delay_s: float) -> ASGIApp:
+    """INJECT_DELAY_MS, a test fault (refused in production): every request waits on the event
+    loop's timer, off the CPU, before it is served."""
+
+    async def delayed(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(delay_s)
+        await app(scope, receive, send)
+
+    return delayed
+
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -63,8 +74,7 @@ class EdgeMiddleware:
         drain: Drain,
         delay_s: float = 0.0,
     ) -> None:
-        self.app = app
-        self.delay_s = delay_s  # INJECT_DELAY_MS: a test fault, never in production
+        self.app = _delayed(app, delay_s) if delay_s else app
         self.metrics = metrics
         self.replica = replica.encode("latin-1", "replace")
         self.max_body = max_body
@@ -133,8 +143,6 @@ class EdgeMiddleware:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._error(send_wrapper, 413 if length.isdigit() else 400, request_id)
             else:
-                if self.delay_s:
-                    await asyncio.sleep(self.delay_s)  # the injected fault (a timer, not CPU)
                 await on_cpu(self.app(scope, receive_wrapper, send_wrapper), costs)
         except Exception:
             log.exception("unhandled error")

@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_a_strong_secret(self) -> Settings:
         if self.app_env == "production" and self.inject_delay_ms:
-            raise ValueError("INJECT_DELAY_MS is a test fault and is refused when APP_ENV=production")
+            raise ValueError("INJECT_DELAY_MS is a test fault, refused when APP_ENV=production")
         if self.app_env == "production":
             secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
             if len(secret.encode()) < MIN_SECRET_BYTES:
