@@ -30,6 +30,8 @@ from harness.report.tables import (
     phase_table,
     stage_tables,
 )
+from harness.report.target import HOW_TO_READ as TARGET_HOW_TO_READ
+from harness.report.target import target_notes
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
     steps = phase_steps(a.phases, a.summaries)
     return [
         _phases_section(a),
+        *_target_section(a),  # only phases that loaded an external --target
         *([_steps_section(a, steps)] if steps else []),  # only runs of named [[phases]]
         *comparison,
         *_integrity_section(a),  # only phases whose database was audited
@@ -138,6 +141,13 @@ def _capacity_section(a: Analysis, images: list[Image]) -> Section:
         tables=[capacity_table(a)],
         images=images,
     )
+
+
+def _target_section(a: Analysis) -> list[Section]:
+    notes = target_notes(a.phases)
+    if not notes:
+        return []
+    return [Section("target", "Target and unknown figures", notes=[TARGET_HOW_TO_READ, *notes])]
 
 
 def _faults_section(a: Analysis) -> list[Section]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -34,7 +36,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness.core.layout import VERDICT
+from harness.core.layout import RESOURCES, SAMPLES, VERDICT
 from harness.core.stability import without
 from harness.errors import BadInputError, HarnessError
 from harness.run.faults import FaultSchedule
@@ -51,6 +53,36 @@ EXIT_BAD_INPUT = 2  # Locust refused the scenario or its options (loadtests/_opt
 
 
 @dataclass(frozen=True)
+class Workers:
+    """``--expect-workers N``: only the master runs here; N workers elsewhere connect to it.
+
+    Locust itself waits for them (``--expect-workers-max-wait``) and exits when they do not all
+    come. The workers learn the scenario and every Primo option from the master's spawn message
+    and ship their exact samples, write ledger and CPU to it (loadtests/_distributed.py); their
+    CPU becomes ``generator-N`` rows of ``resources.csv`` after the run (:func:`worker_rows`).
+    """
+
+    count: int
+    host: str = "127.0.0.1"  # the master binds here; workers connect to it
+    port: int = 5557
+    wait_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise BadInputError(f"--expect-workers: {self.count} (must be at least 1)")
+        if not 0 < self.port < 65536:
+            raise BadInputError(f"--master-bind: port {self.port} (must be 1..65535)")
+
+    def command(self) -> str:
+        """What to run on each worker host (from a checkout of the same commit)."""
+        host = self.host if self.host not in ("0.0.0.0", "", "*") else "<this host's address>"  # noqa: S104 - the documented wildcard, named only to replace it
+        return shlex.join(
+            ["locust", "-f", "loadtests", "--worker", "--master-host", host,
+             "--master-port", str(self.port)]
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class LocustJob:
     """One phase's Locust run: what to load, where, and where its files go."""
 
@@ -63,6 +95,7 @@ class LocustJob:
     duration_s: float
     windows: tuple[tuple[float, float], ...] = ()  # steady windows: where the watch judges
     excused: tuple[tuple[float, float], ...] = ()  # a fault drill's faults: left to the drill
+    workers: Workers | None = None  # --expect-workers: workers elsewhere, only the master here
 
     @property
     def log_path(self) -> Path:
@@ -78,7 +111,13 @@ def locust_argv(job: LocustJob) -> list[str]:
         sys.executable, "-m", "locust", "-f", str(LOADTESTS), "--headless",
         "--scenario", str(job.scenario_path), "-H", job.url,
     ]  # fmt: skip
-    if job.processes > 1:
+    if job.workers is not None:
+        argv += [
+            "--master", "--expect-workers", str(job.workers.count),
+            "--expect-workers-max-wait", f"{job.workers.wait_s:.0f}",
+            "--master-bind-host", job.workers.host, "--master-bind-port", str(job.workers.port),
+        ]  # fmt: skip
+    elif job.processes > 1:
         argv += ["--processes", str(job.processes)]
     return [
         *argv,
@@ -110,7 +149,13 @@ def run_locust(
     locust = ManagedProcess("locust", locust_argv(job), log_path=job.log_path, cwd=LOADTESTS.parent)
     popen = locust.start().popen
     assert popen is not None  # start() either started it or raised
-    sampler.add("generator", popen.pid)
+    # With workers elsewhere, the master is one generator process among them (not their parent).
+    sampler.add("generator-master" if job.workers else "generator", popen.pid)
+    if job.workers is not None:
+        say(console)(
+            f"{job.name}: waiting up to {job.workers.wait_s:.0f} s for {job.workers.count} "
+            f"worker(s); on each worker host run: {job.workers.command()}"
+        )
     schedule = faults if faults is not None else FaultSchedule([], _NoControls(), say(console))
     with phase_progress(console, job.name, job.duration_s) as progress:
         live = LiveLoop(
@@ -149,7 +194,8 @@ def run_locust(
 def _watch(
     locust: ManagedProcess, popen: subprocess.Popen[bytes], job: LocustJob, live: LiveLoop
 ) -> None:
-    deadline = time.monotonic() + job.duration_s + DEADLINE_GRACE_S
+    waiting = job.workers.wait_s if job.workers is not None else 0.0
+    deadline = time.monotonic() + job.duration_s + DEADLINE_GRACE_S + waiting
     while locust.running():
         if time.monotonic() > deadline:
             locust.stop(timeout=20)
@@ -184,6 +230,30 @@ class WorkerTracker:
                 if child.pid not in self.known:
                     self.known.add(child.pid)
                     self.sample(f"generator-{len(self.known)}", child.pid)
+
+
+def worker_rows(samples_json: Path) -> list[tuple[float, str, int, float, int, int]]:
+    """``resources.csv`` rows of the workers' own CPU, as they reported it with their samples
+    (once a second): external workers are sampled nowhere else. Memory is not reported: 0."""
+    try:
+        meta = json.loads(samples_json.read_text())
+    except (OSError, ValueError):
+        return []
+    rows = []
+    for worker in meta.get("workers") or []:
+        name = str(worker.get("name") or f"generator-{worker.get('index', 0)}")
+        for ts, percent in worker.get("cpu") or []:
+            rows.append((float(ts), name, int(worker.get("pid") or 0), float(percent), 0, 0))
+    return sorted(rows)
+
+
+def add_worker_rows(directory: Path) -> int:
+    """Append the external workers' CPU to the phase's ``resources.csv``; how many rows."""
+    rows = worker_rows(directory / SAMPLES / "samples.json")
+    if rows:
+        with (directory / RESOURCES).open("a", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+    return len(rows)
 
 
 # --- while it runs -----------------------------------------------------------------------------
