@@ -1,0 +1,153 @@
+"""End to end: ``capacity run`` against a service it did not start (``--target``), and with
+its Locust workers started elsewhere (``--expect-workers``), on loopback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.analysis.cpu import generator_cpu
+from harness.analysis.load import load_run
+from harness.cli import main
+from harness.core.samples import read_samples
+from harness.run.seed import seed
+from harness.stack import LocalStack, StackConfig
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+USERS = 12
+ENV = {"RATE_LIMIT_MAX": "100000000", "RATE_LIMIT_AUTH_MAX": "100000000", "LOG_LEVEL": "WARNING"}
+
+TINY = """
+name = "tiny-elsewhere"
+[data]
+users = {users}
+tasks_per_user = 3
+bcrypt_rounds = 4
+[load]
+model = "closed"
+warmup = "2s"
+think_time = "0.05s"
+  [[load.stages]]
+  duration = "8s"
+  users = 4
+  spawn_rate = 4
+[mix]
+"GET /api/tasks" = 40
+"GET /api/tasks/{{id}}" = 30
+"POST /api/tasks" = 10
+"GET /api/tasks/stats" = 20
+[slo]
+p95_ms = 5000
+error_rate = 0.05
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    config = StackConfig(replicas=1, work_dir=tmp_path_factory.mktemp("stack"), env=dict(ENV))
+    with LocalStack(config) as running:
+        seed(running.mongodb_uri, USERS, 3, bcrypt_rounds=4)
+        yield running
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny-elsewhere.toml"
+    path.write_text(TINY.format(users=USERS))
+    return path
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def locust_count(directory: Path) -> int:
+    with (directory / "locust_stats.csv").open() as fh:
+        (row,) = [r for r in csv.DictReader(fh) if r["Name"] == "Aggregated"]
+    return int(row["Request Count"])
+
+
+def test_a_run_against_a_running_target_reports_and_names_what_it_could_not_see(
+    stack: LocalStack, scenario: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+
+    code = main(["run", str(scenario), "--target", stack.url, "--out", str(out)])
+
+    assert code == 0
+    manifest = json.loads((out / "target" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["target"]["url"] == stack.url
+    assert manifest["data"]["seeded"] == "reused"
+    assert any("database, Redis and balancer" in line for line in manifest["target"]["unknown"])
+    assert main(["report", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "## Target and unknown figures" in report
+    assert "UNKNOWN: database, Redis and balancer CPU and memory" in report
+    assert main(["gate", str(out)]) in (0, 1)  # a verdict, not bad input or invalid
+
+
+def test_a_target_whose_users_are_missing_is_refused_before_anything_is_written(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    bigger = tmp_path / "bigger.toml"
+    bigger.write_text(TINY.format(users=USERS + 1000))
+    out = tmp_path / "run"
+
+    with pytest.raises(SystemExit) as exited:
+        sys.exit(main(["run", str(bigger), "--target", stack.url, "--out", str(out)]))
+
+    assert exited.value.code == 2
+    assert not out.exists()
+
+
+def test_two_workers_elsewhere_merge_exactly_and_each_one_s_cpu_is_judged(
+    stack: LocalStack, scenario: Path, tmp_path: Path
+) -> None:
+    host = "127.0.0.2"  # the master listens on another loopback address, as on another host
+    port = free_port(host)
+    worker = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests"), "--worker",
+        "--master-host", host, "--master-port", str(port),
+    ]  # fmt: skip
+    workers = [
+        subprocess.Popen(worker, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]  # they connect once the master listens (ZeroMQ reconnects)
+    out = tmp_path / "run"
+    try:
+        code = main(
+            [
+                "run", str(scenario), "--target", stack.url, "--expect-workers", "2",
+                "--master-bind", f"{host}:{port}", "--workers-wait", "60", "--out", str(out),
+            ]
+        )  # fmt: skip
+        for process in workers:
+            process.wait(timeout=60)
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    assert code == 0
+    directory = out / "target"
+    samples = read_samples(directory / "samples")
+    assert len(samples.meta["workers"]) == 2
+    assert all(w["complete"] for w in samples.meta["workers"])
+    assert samples.meta["records"] == locust_count(directory)  # merged exactly
+    (phase,) = load_run(out)
+    judged = generator_cpu(phase)
+    assert {w["name"] for w in samples.meta["workers"]} <= set(judged)
+    assert "generator-master" in judged
