@@ -10,8 +10,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from harness.analysis.cpu import generator_cpu
 from harness.analysis.load import load_run
@@ -151,3 +153,33 @@ def test_two_workers_elsewhere_merge_exactly_and_each_one_s_cpu_is_judged(
     judged = generator_cpu(phase)
     assert {w["name"] for w in samples.meta["workers"]} <= set(judged)
     assert "generator-master" in judged
+
+
+def test_a_local_stack_on_an_external_mongodb_and_redis_gives_each_phase_a_fresh_database(
+    mongodb_uri: str, redis_url: str, scenario: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+
+    code = main(
+        [
+            "run", str(scenario), "--replicas", "1,2", "--mongodb-uri", mongodb_uri,
+            "--redis-url", redis_url, "--out", str(out),
+        ]
+    )  # fmt: skip
+
+    assert code == 0
+    names = []
+    for phase in ("r1-cache-on", "r2-cache-on"):
+        manifest = json.loads((out / phase / "manifest.json").read_text())
+        assert manifest["status"] == "complete"
+        assert "db" not in manifest["components"]  # the stack started no database of its own
+        assert "redis" not in manifest["components"]
+        assert manifest["services"]["redis"] == redis_url
+        names.append(manifest["services"]["mongodb"].split("/")[3].split("?")[0])
+    assert names[0] != names[1]
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
+    try:
+        for name in names:  # each phase seeded its own, and no phase wrote into the other's
+            assert client[name]["users"].count_documents({}) == USERS
+    finally:
+        client.close()
