@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from harness.analysis.budget import budget
 from harness.analysis.capacity import CPU_TARGET, Analysis
 from harness.analysis.costs import CostTable, cost_table
+from harness.analysis.held import held
 from harness.analysis.steps import PhaseStep, phase_steps
 from harness.core import slo
 from harness.report.answer import knee_text
 from harness.report.budget import budget_sentence, budget_table
 from harness.report.faults import HOW_TO_READ as FAULTS_HOW_TO_READ
 from harness.report.faults import fault_tables
+from harness.report.held import held_section_parts
 from harness.report.images import Image
 from harness.report.integrity import HOW_TO_READ, integrity_notes, integrity_table
 from harness.report.steps import step_sentence, step_table
@@ -73,6 +75,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
         ),
         Section("cpu", "CPU per component", images=images["cpu"]),
         _memory_section(a),
+        *_held_section(a),  # only phases that recorded held.csv
     ]
 
 
@@ -148,6 +151,14 @@ def _target_section(a: Analysis) -> list[Section]:
     if not notes:
         return []
     return [Section("target", "Target and unknown figures", notes=[TARGET_HOW_TO_READ, *notes])]
+
+
+def _held_section(a: Analysis) -> list[Section]:
+    items = [(f"{p.run}/{p.name}", h) for p in a.phases if (h := held(p)) is not None]
+    if not items:
+        return []
+    notes, tables = held_section_parts(items)
+    return [Section("held", "Users and connections held", notes=notes, tables=tables)]
 
 
 def _faults_section(a: Analysis) -> list[Section]:

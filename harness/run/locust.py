@@ -37,6 +37,7 @@ from rich.progress import (
 )
 
 from harness.core.layout import RESOURCES, SAMPLES, VERDICT
+from harness.core.scenario import SCENARIO_DIR
 from harness.core.stability import without
 from harness.errors import BadInputError, HarnessError
 from harness.run.faults import FaultSchedule
@@ -106,10 +107,20 @@ class LocustJob:
         return self.directory / "locust_stats_history.csv"
 
 
+def scenario_arg(job: LocustJob) -> str:
+    """How Locust is told the scenario. Workers elsewhere receive it from the master and load it
+    themselves: a shipped scenario goes by name (found in their own checkout's scenarios/), any
+    other by its path (which must then exist there too)."""
+    path = job.scenario_path.resolve()
+    if job.workers is not None and path.parent == SCENARIO_DIR.resolve():
+        return path.stem
+    return str(job.scenario_path)
+
+
 def locust_argv(job: LocustJob) -> list[str]:
     argv = [
         sys.executable, "-m", "locust", "-f", str(LOADTESTS), "--headless",
-        "--scenario", str(job.scenario_path), "-H", job.url,
+        "--scenario", scenario_arg(job), "-H", job.url,
     ]  # fmt: skip
     if job.workers is not None:
         argv += [

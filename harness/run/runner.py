@@ -33,6 +33,7 @@ from harness.errors import BadInputError, HarnessError
 from harness.run.api_seed import seed_through_api
 from harness.run.audit import AuditOutcome, audit_phase, not_audited
 from harness.run.faults import FaultSchedule
+from harness.run.held import HELD, HeldSampler
 from harness.run.locust import LocustJob, Workers, add_worker_rows, run_locust, say
 from harness.run.manifest import (
     LoadInfo,
@@ -51,7 +52,7 @@ from harness.run.scrape import CostScraper, Targets
 from harness.run.scrape import fetch as scrape_fetch
 from harness.run.seed import seed
 from harness.run.target import ExternalTarget
-from harness.stack import Stack, StackConfig, open_stack
+from harness.stack import ComponentStatus, Stack, StackConfig, open_stack
 
 Loaded = Stack | ExternalTarget  # what a phase loads: a stack it started, or a running service
 
@@ -139,6 +140,11 @@ def _settings(phase: Phase) -> str:
         f"{phase.replicas} replica(s), cache {on[phase.cache]}, indexes {on[phase.indexes]}, "
         f"gzip {on[phase.compression]}"
     )
+
+
+def _ports(components: Sequence[ComponentStatus]) -> dict[str, int]:
+    """Each component's listening port: the connections held to it are counted there."""
+    return {c.name: c.port for c in components if c.port}
 
 
 def run_id(scenario: Scenario, now: dt.datetime | None = None) -> str:
@@ -293,7 +299,10 @@ class Runner:
             faults = self._faults(phase, stack, set(manifest.components))
             if self.scenario.faults:
                 manifest.faults = faults.records  # the same list: the last write has what happened
-            with stack.resource_sampler(result.directory / RESOURCES) as sampler:
+            with (
+                stack.resource_sampler(result.directory / RESOURCES) as sampler,
+                HeldSampler(result.directory / HELD, sampler.processes, _ports(components)),
+            ):
                 job = self._locust_job(phase, result.directory, stack.url)
                 costs = self._cost_scraper(stack, job, phase)
                 faults.on_edge = costs.mark  # the cache's answers as each fault begins and ends

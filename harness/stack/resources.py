@@ -90,6 +90,11 @@ class ResourceSampler:
                 self._docker = docker.from_env()
             self._containers[name] = container
 
+    def processes(self) -> dict[str, int]:
+        """``{component: pid}`` of every process sampled now."""
+        with self._lock:
+            return {name: proc.pid for name, proc in self._procs.items()}
+
     def add_source(self, source: Source) -> None:
         """Rows from elsewhere each tick (an external target's ``/metrics``); asked outside the
         lock, since it may wait on the network."""
