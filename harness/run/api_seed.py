@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,8 +26,10 @@ from typing import Any
 
 from bson import ObjectId
 
+from harness.core.scenario import Data
 from harness.core.workload import LOAD_USER_NAME, LOAD_USER_PASSWORD, load_user_email
 from harness.errors import BadInputError, ComponentError
+from harness.run.manifest import SeedInfo
 from harness.run.seed import make_task
 from harness.run.target import Client
 
@@ -160,3 +163,22 @@ def seed_through_api(
         tasks=sum(n for _, n in outcomes),
         seconds=time.perf_counter() - started,
     )
+
+
+def seed_target(
+    client: Client, data: Data, say: Callable[[str], None], phase: str, *, seed: bool
+) -> SeedInfo:
+    """A target whose database is out of reach: seeded through its API with ``--seed``, else its
+    load users reused as they are (the CLI checked they log in before the run began)."""
+    if not seed:
+        return SeedInfo(data.users, data.tasks_per_user, 0.0, seeded="reused")
+    say(
+        f"{phase}: seeding {client.base} through its API: {data.users} users x "
+        f"{data.tasks_per_user} tasks (registration pays the target's bcrypt) …"
+    )
+    done = seed_through_api(client, data.users, data.tasks_per_user)
+    say(
+        f"{phase}: registered {done.users} users ({done.reused} existed), created {done.tasks} "
+        f"tasks in {done.seconds:.1f} s"
+    )
+    return SeedInfo(data.users, data.tasks_per_user, round(done.seconds, 3), seeded="api")

@@ -10,10 +10,10 @@ from harness.core.scenario import Scenario, load_scenario, resolve_scenario_path
 from harness.core.topology import BACKENDS, BALANCERS
 from harness.errors import BadInputError
 from harness.run.api_seed import check_users
-from harness.run.locust import Workers
 from harness.run.manifest import Services
 from harness.run.runner import Phase, Runner, plan_phases, run_id
 from harness.run.target import Client, ExternalTarget, Tls, probe_target
+from harness.run.workers import Workers
 
 DEFAULT_OUT = Path("reports") / "runs"
 EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by SIGINT

@@ -30,11 +30,11 @@ from harness.core.phases import COMPRESSION_SETTING, INDEXES_SETTING, NamedPhase
 from harness.core.scenario import Scenario
 from harness.core.topology import Backend, Balancer
 from harness.errors import BadInputError, HarnessError
-from harness.run.api_seed import seed_through_api
+from harness.run.api_seed import seed_target
 from harness.run.audit import AuditOutcome, audit_phase, not_audited
 from harness.run.faults import FaultSchedule
 from harness.run.held import HELD, HeldSampler
-from harness.run.locust import LocustJob, Workers, add_worker_rows, run_locust, say
+from harness.run.locust import LocustJob, run_locust, say
 from harness.run.manifest import (
     LoadInfo,
     Manifest,
@@ -52,6 +52,7 @@ from harness.run.scrape import CostScraper, Targets
 from harness.run.scrape import fetch as scrape_fetch
 from harness.run.seed import seed
 from harness.run.target import ExternalTarget
+from harness.run.workers import Workers, add_worker_rows
 from harness.stack import ComponentStatus, Stack, StackConfig, open_stack
 
 Loaded = Stack | ExternalTarget  # what a phase loads: a stack it started, or a running service
@@ -398,7 +399,8 @@ class Runner:
         """Seed the phase's database; what the manifest says, and the tasks seeded."""
         data = self.scenario.data
         if isinstance(stack, ExternalTarget) and not (self.seed and stack.mongodb_uri):
-            return self._seed_external(phase, stack)
+            info = seed_target(stack.client, data, say(self.console), phase.name, seed=self.seed)
+            return info, frozenset()  # no audit without its database: no baseline needed
         self.console.print(
             f"{phase.name}: stack ready at {stack.url} (balancer: {stack.balancer}); "
             f"seeding {data.users} users x {data.tasks_per_user} tasks …"
@@ -414,26 +416,6 @@ class Runner:
             data.users, data.tasks_per_user, round(seeded.seconds, 3), list(seeded.indexes)
         )
         return info, seeded.task_ids
-
-    def _seed_external(
-        self, phase: Phase, target: ExternalTarget
-    ) -> tuple[SeedInfo, frozenset[ObjectId]]:
-        """A target whose database is out of reach: seeded through its API with ``--seed``,
-        else its load users are checked (they must log in) and reused as they are."""
-        data = self.scenario.data
-        if not self.seed:  # the CLI checked they log in, before the run began
-            return SeedInfo(data.users, data.tasks_per_user, 0.0, seeded="reused"), frozenset()
-        self.console.print(
-            f"{phase.name}: seeding {target.url} through its API: {data.users} users x "
-            f"{data.tasks_per_user} tasks (registration pays the target's bcrypt) …"
-        )
-        done = seed_through_api(target.client, data.users, data.tasks_per_user)
-        self.console.print(
-            f"{phase.name}: registered {done.users} users ({done.reused} existed), created "
-            f"{done.tasks} tasks in {done.seconds:.1f} s"
-        )
-        info = SeedInfo(data.users, data.tasks_per_user, round(done.seconds, 3), seeded="api")
-        return info, frozenset()
 
     def _locust_job(self, phase: Phase, directory: Path, url: str) -> LocustJob:
         return LocustJob(

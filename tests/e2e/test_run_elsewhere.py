@@ -183,3 +183,27 @@ def test_a_local_stack_on_an_external_mongodb_and_redis_gives_each_phase_a_fresh
             assert client[name]["users"].count_documents({}) == USERS
     finally:
         client.close()
+
+
+def test_seeding_a_target_through_its_api_registers_only_the_missing_users(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    more = tmp_path / "more.toml"
+    more.write_text(TINY.format(users=USERS + 2))  # two more than the database seeding wrote
+    out = tmp_path / "run"
+
+    code = main(["run", str(more), "--target", stack.url, "--seed", "--out", str(out)])
+
+    assert code == 0
+    manifest = json.loads((out / "target" / "manifest.json").read_text())
+    assert manifest["data"]["seeded"] == "api"
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongodb_uri)
+    try:
+        users = client.get_default_database()["users"]
+        assert users.count_documents({"email": {"$regex": "^load-"}}) == USERS + 2
+        newest = users.find_one({"email": f"load-{USERS + 1:06d}@primo.test"})
+        assert newest is not None
+        tasks = client.get_default_database()["tasks"]
+        assert tasks.count_documents({"user": newest["_id"]}) >= 3  # its seeded tasks, kept
+    finally:
+        client.close()
