@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from harness.analysis.budget import budget
 from harness.analysis.capacity import CPU_TARGET, Analysis
 from harness.analysis.costs import CostTable, cost_table
+from harness.analysis.held import held
 from harness.analysis.steps import PhaseStep, phase_steps
 from harness.core import slo
 from harness.report.answer import knee_text
 from harness.report.budget import budget_sentence, budget_table
 from harness.report.faults import HOW_TO_READ as FAULTS_HOW_TO_READ
 from harness.report.faults import fault_tables
+from harness.report.held import held_section_parts
 from harness.report.images import Image
 from harness.report.insights import HOW_TO_READ as INSIGHTS_HOW_TO_READ
 from harness.report.insights import insights_table, steady_notes
@@ -32,6 +34,8 @@ from harness.report.tables import (
     phase_table,
     stage_tables,
 )
+from harness.report.target import HOW_TO_READ as TARGET_HOW_TO_READ
+from harness.report.target import target_notes
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
     return [
         _phases_section(a),
         _insights_section(a),
+        *_target_section(a),  # only phases that loaded an external --target
         *([_steps_section(a, steps)] if steps else []),  # only runs of named [[phases]]
         *comparison,
         *_integrity_section(a),  # only phases whose database was audited
@@ -73,6 +78,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
         ),
         Section("cpu", "CPU per component", images=images["cpu"]),
         _memory_section(a),
+        *_held_section(a),  # only phases that recorded held.csv
     ]
 
 
@@ -152,6 +158,21 @@ def _capacity_section(a: Analysis, images: list[Image]) -> Section:
         tables=[capacity_table(a)],
         images=images,
     )
+
+
+def _target_section(a: Analysis) -> list[Section]:
+    notes = target_notes(a.phases)
+    if not notes:
+        return []
+    return [Section("target", "Target and unknown figures", notes=[TARGET_HOW_TO_READ, *notes])]
+
+
+def _held_section(a: Analysis) -> list[Section]:
+    items = [(f"{p.run}/{p.name}", h) for p in a.phases if (h := held(p)) is not None]
+    if not items:
+        return []
+    notes, tables = held_section_parts(items)
+    return [Section("held", "Users and connections held", notes=notes, tables=tables)]
 
 
 def _faults_section(a: Analysis) -> list[Section]:

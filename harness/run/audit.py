@@ -239,3 +239,8 @@ def _progress(say: Say, name: str) -> Callable[[int], None]:
             say(f"{name}: audit: {scanned:,} tasks read …")
 
     return tick
+
+
+def not_audited(directory: Path, reason: str, say: Say, name: str) -> AuditOutcome:
+    """Write an ``audit.json`` that says why this phase's database could not be audited."""
+    return _not_possible(directory, reason, time.monotonic(), say, name)

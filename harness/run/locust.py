@@ -35,11 +35,13 @@ from rich.progress import (
 )
 
 from harness.core.layout import VERDICT
+from harness.core.scenario import SCENARIO_DIR
 from harness.core.stability import without
 from harness.errors import BadInputError, HarnessError
 from harness.run.faults import FaultSchedule
 from harness.run.scrape import CostScraper
 from harness.run.watch import StabilityWatch
+from harness.run.workers import Workers
 from harness.stack.processes import ManagedProcess, log_tail
 from harness.stack.resources import ResourceSampler
 
@@ -63,6 +65,7 @@ class LocustJob:
     duration_s: float
     windows: tuple[tuple[float, float], ...] = ()  # steady windows: where the watch judges
     excused: tuple[tuple[float, float], ...] = ()  # a fault drill's faults: left to the drill
+    workers: Workers | None = None  # --expect-workers: workers elsewhere, only the master here
 
     @property
     def log_path(self) -> Path:
@@ -73,12 +76,28 @@ class LocustJob:
         return self.directory / "locust_stats_history.csv"
 
 
+def scenario_arg(job: LocustJob) -> str:
+    """How Locust is told the scenario. Workers elsewhere receive it from the master and load it
+    themselves: a shipped scenario goes by name (found in their own checkout's scenarios/), any
+    other by its path (which must then exist there too)."""
+    path = job.scenario_path.resolve()
+    if job.workers is not None and path.parent == SCENARIO_DIR.resolve():
+        return path.stem
+    return str(job.scenario_path)
+
+
 def locust_argv(job: LocustJob) -> list[str]:
     argv = [
         sys.executable, "-m", "locust", "-f", str(LOADTESTS), "--headless",
-        "--scenario", str(job.scenario_path), "-H", job.url,
+        "--scenario", scenario_arg(job), "-H", job.url,
     ]  # fmt: skip
-    if job.processes > 1:
+    if job.workers is not None:
+        argv += [
+            "--master", "--expect-workers", str(job.workers.count),
+            "--expect-workers-max-wait", f"{job.workers.wait_s:.0f}",
+            "--master-bind-host", job.workers.host, "--master-bind-port", str(job.workers.port),
+        ]  # fmt: skip
+    elif job.processes > 1:
         argv += ["--processes", str(job.processes)]
     return [
         *argv,
@@ -110,7 +129,13 @@ def run_locust(
     locust = ManagedProcess("locust", locust_argv(job), log_path=job.log_path, cwd=LOADTESTS.parent)
     popen = locust.start().popen
     assert popen is not None  # start() either started it or raised
-    sampler.add("generator", popen.pid)
+    # With workers elsewhere, the master is one generator process among them (not their parent).
+    sampler.add("generator-master" if job.workers else "generator", popen.pid)
+    if job.workers is not None:
+        say(console)(
+            f"{job.name}: waiting up to {job.workers.wait_s:.0f} s for {job.workers.count} "
+            f"worker(s); on each worker host run: {job.workers.command()}"
+        )
     schedule = faults if faults is not None else FaultSchedule([], _NoControls(), say(console))
     with phase_progress(console, job.name, job.duration_s) as progress:
         live = LiveLoop(
@@ -149,7 +174,8 @@ def run_locust(
 def _watch(
     locust: ManagedProcess, popen: subprocess.Popen[bytes], job: LocustJob, live: LiveLoop
 ) -> None:
-    deadline = time.monotonic() + job.duration_s + DEADLINE_GRACE_S
+    waiting = job.workers.wait_s if job.workers is not None else 0.0
+    deadline = time.monotonic() + job.duration_s + DEADLINE_GRACE_S + waiting
     while locust.running():
         if time.monotonic() > deadline:
             locust.stop(timeout=20)

@@ -68,6 +68,51 @@ class SeedInfo:
     tasks_per_user: int
     seed_seconds: float
     indexes: list[str] | None = None  # "collection.index" once seeded: what the phase ran with
+    seeded: Literal["database", "api", "reused"] = "database"  # how (an external target: not db)
+
+
+@dataclass(frozen=True)
+class Services:
+    """A local stack's database and Redis when they are not its own (``--mongodb-uri``,
+    ``--redis-url``). Each phase gets a database of its own name on that MongoDB, so no phase
+    inherits another's data; the manifest records them with any password redacted."""
+
+    mongodb_uri: str | None = None
+    redis_url: str | None = None
+
+    @property
+    def external(self) -> bool:
+        return bool(self.mongodb_uri or self.redis_url)
+
+    def phase_mongodb_uri(self, run: str, phase: str) -> str | None:
+        if not self.mongodb_uri:
+            return None
+        return with_database(self.mongodb_uri, database_name(run, phase))
+
+    def for_phase(self, run: str, phase: str) -> Services:
+        return Services(self.phase_mongodb_uri(run, phase), self.redis_url)
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "mongodb": _without_password(self.mongodb_uri) if self.mongodb_uri else "embedded",
+            "redis": _without_password(self.redis_url) if self.redis_url else "embedded",
+        }
+
+
+_DB_NAME = re.compile(r"[^A-Za-z0-9_-]")
+DB_NAME_MAX = 63  # MongoDB's limit is 64 bytes
+
+
+def database_name(run: str, phase: str) -> str:
+    """``primo_<run>_<phase>`` in the characters MongoDB allows, within its length limit."""
+    name = _DB_NAME.sub("_", f"primo_{run}_{phase}")
+    return name[:DB_NAME_MAX]
+
+
+def with_database(uri: str, database: str) -> str:
+    """``uri`` with its database path replaced (its options kept)."""
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @dataclass
@@ -95,6 +140,8 @@ class Manifest:
     audit: AuditOutcome | None = None  # the write audit's counts (or why none), once it ran
     plan: Literal["phases"] | None = None  # "phases": one of the scenario's [[phases]]
     description: str = ""  # a named phase's
+    services: Services | None = None  # a local stack's external MongoDB/Redis, if any
+    target: dict[str, Any] | None = None  # --target: the service, how it was reached, unknowns
 
     def finish(self, status: PhaseOutcome, locust_exit_code: int | None, error: str) -> None:
         self.finished = utc_now()
@@ -132,10 +179,19 @@ class Manifest:
             out["endpoint_costs"] = self.endpoint_costs
         if self.audit is not None:
             out["audit"] = self.audit.to_dict()
+        return out | self._where()
+
+    def _where(self) -> dict[str, Any]:
+        """The keys that say how the phase was planned and what it ran against, when set."""
+        out: dict[str, Any] = {}
         if self.plan is not None:
             out["plan"] = self.plan
         if self.description:
             out["description"] = self.description
+        if self.services is not None:
+            out["services"] = self.services.to_dict()
+        if self.target is not None:
+            out["target"] = dict(self.target)
         return out
 
     def write(self, directory: Path) -> None:

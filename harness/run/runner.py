@@ -30,8 +30,10 @@ from harness.core.phases import COMPRESSION_SETTING, INDEXES_SETTING, NamedPhase
 from harness.core.scenario import Scenario
 from harness.core.topology import Backend, Balancer
 from harness.errors import BadInputError, HarnessError
-from harness.run.audit import audit_phase
+from harness.run.api_seed import seed_target
+from harness.run.audit import AuditOutcome, audit_phase, not_audited
 from harness.run.faults import FaultSchedule
+from harness.run.held import HELD, HeldSampler
 from harness.run.locust import LocustJob, run_locust, say
 from harness.run.manifest import (
     LoadInfo,
@@ -39,6 +41,7 @@ from harness.run.manifest import (
     PhaseOutcome,
     RunRecord,
     SeedInfo,
+    Services,
     Topology,
     git_commit,
     host_info,
@@ -46,8 +49,13 @@ from harness.run.manifest import (
     redacted,
 )
 from harness.run.scrape import CostScraper, Targets
+from harness.run.scrape import fetch as scrape_fetch
 from harness.run.seed import seed
-from harness.stack import Stack, StackConfig, open_stack
+from harness.run.target import ExternalTarget
+from harness.run.workers import Workers, add_worker_rows
+from harness.stack import ComponentStatus, Stack, StackConfig, open_stack
+
+Loaded = Stack | ExternalTarget  # what a phase loads: a stack it started, or a running service
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,11 @@ def _settings(phase: Phase) -> str:
     )
 
 
+def _ports(components: Sequence[ComponentStatus]) -> dict[str, int]:
+    """Each component's listening port: the connections held to it are counted there."""
+    return {c.name: c.port for c in components if c.port}
+
+
 def run_id(scenario: Scenario, now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.UTC)
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}_{scenario.name}"
@@ -174,6 +187,10 @@ class Runner:
         lb: Balancer | None = None,
         processes: int = 1,
         console: Console | None = None,
+        target: ExternalTarget | None = None,
+        services: Services | None = None,
+        workers: Workers | None = None,
+        seed: bool = True,
     ) -> None:
         self.scenario = scenario
         self.scenario_path = scenario_path
@@ -182,6 +199,10 @@ class Runner:
         self.lb: Balancer = lb or scenario.stack.lb
         self.processes = processes
         self.console = console or Console(stderr=True)
+        self.target = target  # --target: no stack is started; None: one per phase
+        self.services = services or Services()  # --mongodb-uri/--redis-url of a local stack
+        self.workers = workers  # --expect-workers: the generators run elsewhere
+        self.seed = seed  # an external target is only seeded when asked (--seed)
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self, phases: Sequence[Phase], argv: Sequence[str] = ()) -> list[PhaseResult]:
@@ -247,16 +268,30 @@ class Runner:
             git_commit=git_commit(),
             host=host_info(),
             versions=package_versions(),
-            plan="phases" if phase.named else None,
+            plan="phases" if phase.named and self.target is None else None,
             description=phase.description,
+            services=self._services(phase),
+            target=self.target.describe(self._seeding()) if self.target else None,
         )
+
+    def _services(self, phase: Phase) -> Services | None:
+        """The database and Redis a managed stack uses, when they are not its own."""
+        if self.target is not None or self.services.external is False:
+            return None
+        return self.services.for_phase(self.out.name, phase.name)
+
+    def _seeding(self) -> str:
+        if not self.seed:
+            return "not seeded: reuses the load users that exist (checked before the load)"
+        if self.target is not None and self.target.mongodb_uri:
+            return "seeded straight into its database"
+        return "seeded through its API (register, create tasks): adds what is missing"
 
     def _load(
         self, phase: Phase, config: StackConfig, manifest: Manifest, result: PhaseResult
     ) -> None:
         """Stack up, seed, Locust, audit; the stack goes down on the way out, whatever happens."""
-        self.console.print(f"[bold]{phase.name}[/]: starting the stack ({_settings(phase)}) …")
-        with open_stack(config) as stack:
+        with self._open(phase, config) as stack:
             components = stack.components()
             manifest.topology = replace(manifest.topology, balancer=stack.balancer)
             manifest.components = [c.name for c in components]
@@ -265,15 +300,12 @@ class Runner:
             faults = self._faults(phase, stack, set(manifest.components))
             if self.scenario.faults:
                 manifest.faults = faults.records  # the same list: the last write has what happened
-            with stack.resource_sampler(result.directory / RESOURCES) as sampler:
+            with (
+                stack.resource_sampler(result.directory / RESOURCES) as sampler,
+                HeldSampler(result.directory / HELD, sampler.processes, _ports(components)),
+            ):
                 job = self._locust_job(phase, result.directory, stack.url)
-                costs = CostScraper(
-                    Targets.of(stack.url, components),
-                    job.windows,
-                    say(self.console),
-                    phase.name,
-                    marks=self._marks(phase),
-                )
+                costs = self._cost_scraper(stack, job, phase)
                 faults.on_edge = costs.mark  # the cache's answers as each fault begins and ends
 
                 def sample_again(name: str) -> None:  # a (re)started component has a new pid
@@ -283,13 +315,47 @@ class Runner:
 
                 faults.on_started = sample_again
                 result.exit_code = run_locust(job, sampler, self.console, faults, costs)
+            if self.workers is not None:  # sampled nowhere here: their CPU came with the samples
+                add_worker_rows(result.directory)
             if costs.write(result.directory):
                 manifest.endpoint_costs = COSTS_FILE
-            manifest.audit = audit_phase(
-                stack.mongodb_uri, result.directory, seeded, say=say(self.console), name=phase.name
-            )
+            manifest.audit = self._audit(stack, result.directory, seeded, phase)
 
-    def _faults(self, phase: Phase, stack: Stack, names: set[str]) -> FaultSchedule:
+    def _cost_scraper(self, stack: Loaded, job: LocustJob, phase: Phase) -> CostScraper:
+        """The API's per-endpoint costs: each replica directly, or through the balancer; an
+        external target through its URL, with its TLS settings, as one replica at least."""
+        if isinstance(stack, ExternalTarget):
+            targets, fetch = Targets({}, f"{stack.url}/metrics", 1), stack.client.fetch
+        else:
+            targets, fetch = Targets.of(stack.url, stack.components()), scrape_fetch
+        return CostScraper(
+            targets, job.windows, say(self.console), phase.name, fetch, self._marks(phase)
+        )
+
+    def _open(self, phase: Phase, config: StackConfig) -> contextlib.AbstractContextManager[Loaded]:
+        """The phase's stack, started now and stopped on the way out; or the external target,
+        already running, which nothing here starts or stops."""
+        if self.target is not None:
+            self.console.print(f"[bold]{phase.name}[/]: loading {self.target.url} (not managed)")
+            return contextlib.nullcontext(self.target)
+        self.console.print(f"[bold]{phase.name}[/]: starting the stack ({_settings(phase)}) …")
+        return open_stack(config)
+
+    def _audit(
+        self, stack: Loaded, directory: Path, seeded: frozenset[ObjectId], phase: Phase
+    ) -> AuditOutcome:
+        if not stack.mongodb_uri:
+            return not_audited(
+                directory,
+                "the target's database is not reachable from the generator (--mongodb-uri)",
+                say(self.console),
+                phase.name,
+            )
+        return audit_phase(
+            stack.mongodb_uri, directory, seeded, say=say(self.console), name=phase.name
+        )
+
+    def _faults(self, phase: Phase, stack: Loaded, names: set[str]) -> FaultSchedule:
         """The phase's faults; one naming a component this stack does not have is bad input."""
         faults = self.scenario.faults_for(phase.replicas)
         for fault in faults:
@@ -324,11 +390,17 @@ class Runner:
             backend=self.backend,
             work_dir=directory / "stack",
             env=self._api_env(phase),
+            # An external database gets a fresh database name per phase: no phase inherits data.
+            mongodb_uri=self.services.phase_mongodb_uri(self.out.name, phase.name),
+            redis_url=self.services.redis_url,
         )
 
-    def _seed(self, phase: Phase, stack: Stack) -> tuple[SeedInfo, frozenset[ObjectId]]:
+    def _seed(self, phase: Phase, stack: Loaded) -> tuple[SeedInfo, frozenset[ObjectId]]:
         """Seed the phase's database; what the manifest says, and the tasks seeded."""
         data = self.scenario.data
+        if isinstance(stack, ExternalTarget) and not (self.seed and stack.mongodb_uri):
+            info = seed_target(stack.client, data, say(self.console), phase.name, seed=self.seed)
+            return info, frozenset()  # no audit without its database: no baseline needed
         self.console.print(
             f"{phase.name}: stack ready at {stack.url} (balancer: {stack.balancer}); "
             f"seeding {data.users} users x {data.tasks_per_user} tasks …"
@@ -356,4 +428,5 @@ class Runner:
             duration_s=self.scenario.load.duration_s,
             windows=tuple(self.scenario.steady_windows()),
             excused=tuple(self.scenario.fault_spans(phase.replicas)),
+            workers=self.workers,
         )

@@ -60,7 +60,7 @@ def _weighted(rng: random.Random, options: tuple[tuple[str, int], ...]) -> str:
     return rng.choices([o for o, _ in options], [w for _, w in options])[0]
 
 
-def _task(rng: random.Random, owner: ObjectId, now: datetime) -> dict[str, Any]:
+def make_task(rng: random.Random, owner: ObjectId, now: datetime) -> dict[str, Any]:
     first, second, third = rng.sample(TASK_WORDS, 3)
     created = now - timedelta(seconds=rng.randint(3600, 90 * 86400))
     created = created.replace(microsecond=created.microsecond // 1000 * 1000)
@@ -140,7 +140,7 @@ def seed(
         )
         for batch in _batches(user_docs, BATCH):
             users_coll.insert_many(batch, ordered=False)
-        task_docs = (_task(rng, owner, now) for owner in ids for _ in range(tasks_per_user))
+        task_docs = (make_task(rng, owner, now) for owner in ids for _ in range(tasks_per_user))
         inserted: list[ObjectId] = []
         for batch in _batches(task_docs, BATCH):
             inserted += tasks_coll.insert_many(batch, ordered=False).inserted_ids

@@ -29,6 +29,11 @@ import jinja2
 # - no `http_503` in proxy_next_upstream: measured under overload (target-1k on SecantusDB), the
 #   API's 503s (database unavailable) disabled every replica for fail_timeout and turned an
 #   overloaded database into 99 % 502s from nginx.
+# Held connections (scenarios/concurrent-10k.toml, docs/concurrency.md): 16,384 connections per
+# worker (clients and upstreams count alike; 10,000 idle users plus the upstreams outgrew 2 x
+# 4,096), files per worker at 20,000 (the hard `ulimit -n` here: nginx cannot raise it), and
+# clients kept alive 120 s, past a closed-model user's longest think (70 s +- 50 %), so a user
+# holds one connection instead of reconnecting after every pause.
 # Restarts: a replica that stops while in rotation fails its connects (retried on another replica,
 # but each counts towards max_fails: two replicas restarted within fail_timeout of each other
 # leave "no live upstreams", all 502), and closes kept-alive connections nginx may be writing a
@@ -38,14 +43,14 @@ TEMPLATE = """\
 # Rendered by harness/stack/nginx.py ({{ variant }} variant). Do not edit by hand.
 {% if user %}user {{ user }};
 {% endif %}worker_processes auto;
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile 20000;
 {% if prefix %}pid {{ prefix }}/nginx.pid;
 error_log {{ prefix }}/logs/nginx.log warn;
 {% else %}error_log /var/log/nginx/error.log warn;
 {% endif %}
 
 events {
-    worker_connections 4096;
+    worker_connections 16384;
 }
 
 http {
@@ -54,7 +59,7 @@ http {
     server_tokens off;
     sendfile on;
     tcp_nodelay on;
-    keepalive_timeout 65s;
+    keepalive_timeout 120s;
     keepalive_requests 10000;
     # The API's own limit (reference_api/settings.py): the same answer wherever a body hits it.
     client_max_body_size {{ max_body_bytes }};

@@ -15,7 +15,7 @@ import contextlib
 import csv
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol, Self
@@ -24,6 +24,7 @@ import psutil
 
 HEADER = ("ts", "component", "pid", "cpu_percent", "rss_bytes", "host_cores")
 Row = tuple[float, str, int, float, int, int]  # one line of resources.csv, as HEADER says
+Source = Callable[[float], list[Row]]  # more rows for a tick's time, e.g. from a /metrics scrape
 
 
 class ResourceSampler:
@@ -49,6 +50,7 @@ class ResourceSampler:
         self._children: dict[str, dict[int, psutil.Process]] = {}
         self._containers: dict[str, str] = {}
         self._docker = docker_client
+        self._sources: list[Source] = []
         self._last: dict[str, tuple[int, int]] = {}
         self._latest: dict[str, float] = {}  # the last tick's CPU, for the live watch
         self._latest_lock = threading.Lock()  # not _lock: a slow tick must not block a reader
@@ -88,6 +90,16 @@ class ResourceSampler:
                 self._docker = docker.from_env()
             self._containers[name] = container
 
+    def processes(self) -> dict[str, int]:
+        """``{component: pid}`` of every process sampled now."""
+        with self._lock:
+            return {name: proc.pid for name, proc in self._procs.items()}
+
+    def add_source(self, source: Source) -> None:
+        """Rows from elsewhere each tick (an external target's ``/metrics``); asked outside the
+        lock, since it may wait on the network."""
+        self._sources.append(source)
+
     def start(self) -> Self:
         if self._thread is not None:
             return self
@@ -117,8 +129,9 @@ class ResourceSampler:
             if self._stop.wait(max(0.0, started + ticks * self.interval - time.monotonic())):
                 return
             ts = round(time.time(), 3)
+            rows = [row for source in list(self._sources) for row in source(ts)]
             with self._lock:
-                rows = self._sample_processes(ts) + self._sample_containers(ts)
+                rows = self._sample_processes(ts) + self._sample_containers(ts) + rows
                 if self._writer is not None and self._file is not None:
                     self._writer.writerows(rows)
                     self._file.flush()

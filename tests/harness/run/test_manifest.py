@@ -14,7 +14,9 @@ from harness.run.manifest import (
     Manifest,
     RunRecord,
     SeedInfo,
+    Services,
     Topology,
+    database_name,
     git_commit,
     host_info,
     package_versions,
@@ -72,6 +74,7 @@ def test_a_finished_phase_adds_components_data_and_the_exit_code_in_that_order()
     assert written["topology"]["balancer"] == "nginx"
     assert written["data"] == {
         "users": 50, "tasks_per_user": 20, "seed_seconds": 1.048, "indexes": None,
+        "seeded": "database",
     }  # fmt: skip
     assert written["locust_exit_code"] == 0
 
@@ -207,3 +210,39 @@ def test_the_env_keeps_its_keys_but_not_the_values_of_secrets() -> None:
     assert shown["REDIS_URL"] == "redis://<redacted>@127.0.0.1:6379/0"
     assert shown["MONGODB_URI"] == env["MONGODB_URI"]
     assert (shown["RATE_LIMIT_AUTH_MAX"], shown["CACHE_TTL"]) == ("100", "5")
+
+
+def test_external_services_are_recorded_with_a_fresh_database_per_phase_and_no_password() -> None:
+    services = Services(
+        "mongodb://app:hunter2@db.example:27017/primo?replicaSet=rs0", "redis://r:6379/0"
+    )
+    record = manifest()
+    record.services = services.for_phase("20261202T110000Z_smoke", "r1-cache-on")
+
+    written = record.to_dict()["services"]
+
+    assert written["mongodb"] == (
+        "mongodb://<redacted>@db.example:27017/primo_20261202T110000Z_smoke_r1-cache-on"
+        "?replicaSet=rs0"
+    )
+    assert written["redis"] == "redis://r:6379/0"
+    assert "hunter2" not in str(record.to_dict())
+
+
+def test_two_phases_of_one_run_get_two_database_names() -> None:
+    services = Services("mongodb://127.0.0.1:27017/primo")
+
+    first = services.phase_mongodb_uri("run", "r1-cache-on")
+    second = services.phase_mongodb_uri("run", "r2-cache-on")
+
+    assert first != second
+    assert first == "mongodb://127.0.0.1:27017/primo_run_r1-cache-on"
+
+
+def test_a_database_name_stays_within_mongodbs_limit_and_alphabet() -> None:
+    name = database_name(
+        "20261202T110000Z_a.very.long.scenario.name", "phase 1/with $odd chars" * 3
+    )
+
+    assert len(name) <= 63
+    assert all(c.isalnum() or c in "_-" for c in name)
