@@ -10,6 +10,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -43,6 +44,9 @@ class Metrics:
         # The *_created series only double the scrape for no use here (a process-wide switch).
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         self.registry = CollectorRegistry(auto_describe=True)
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds: what a load run
+        # against this service from outside (capacity run --target) reads its CPU and memory by.
+        ProcessCollector(registry=self.registry)
         self.requests = Counter(
             "http_requests_total",
             "HTTP requests by route template and status",

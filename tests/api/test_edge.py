@@ -107,6 +107,14 @@ def test_metrics_count_requests_by_route_template_not_raw_path(api: Api) -> None
     assert "rate_limit_rejections_total" in text
 
 
+def test_metrics_expose_the_process_cpu_and_memory(api: Api) -> None:
+    # What `capacity run --target` reads a service's CPU and memory by, from outside.
+    lines = api.client.get("/metrics").text.splitlines()
+    values = {line.split()[0]: float(line.split()[1]) for line in lines if line[:1] != "#"}
+    assert values["process_cpu_seconds_total"] > 0
+    assert values["process_resident_memory_bytes"] > 10e6  # a Python process with FastAPI
+
+
 def test_large_answers_are_gzipped_when_the_client_accepts_it(api: Api) -> None:
     headers = api.auth()
     for i in range(10):
