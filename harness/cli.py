@@ -29,6 +29,7 @@ _COMMANDS = {
     "baseline": "harness.gate.cli",
     "history": "harness.history.cli",
     "trend": "harness.history.cli",
+    "compare": "harness.gate.compare",
 }
 
 

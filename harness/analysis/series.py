@@ -98,7 +98,7 @@ def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
             # t >= start and t < end, as harness.core.slo.window_mask selects
             a, b = np.searchsorted(t, [block.start_s, block.end_s], side="left")
             part_ok = ok[a:b]
-            p50, p95, _ = latency_percentiles(latency[a:b][part_ok])
+            p50, p95, p99 = latency_percentiles(latency[a:b][part_ok])
             requests = int(b - a)
             failures = requests - int(part_ok.sum())
             rate = requests / block_s
@@ -113,8 +113,10 @@ def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
                     "start_s": block.start_s,
                     "requests": requests,
                     "rps": rate,
+                    "ok_rps": (requests - failures) / block_s,
                     "p50_ms": p50,
                     "p95_ms": p95,
+                    "p99_ms": p99,
                     "error_pct": 100.0 * float(failures / requests) if requests else math.nan,
                     "cpu_ms_per_request": 1000.0 * cores / rate if rate > 0 else math.nan,
                 }
@@ -125,8 +127,10 @@ def block_metrics(phase: PhaseData, block_s: float = BLOCK_S) -> pd.DataFrame:
             "start_s",
             "requests",
             "rps",
+            "ok_rps",
             "p50_ms",
             "p95_ms",
+            "p99_ms",
             "error_pct",
             "cpu_ms_per_request",
         ],

@@ -89,6 +89,23 @@ def run_trend_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def trend_parts(path: Path, scenarios: set[str]) -> tuple[list[str], list[list[str]], bytes]:
+    """The report's "Trend over runs": the change-point table and plot of ``scenarios``' series
+    in the history at ``path`` (bad input when it cannot be read)."""
+    from harness.report.trend import trend_png
+
+    records = [r for r in load_history(path) if r.scenario in scenarios]
+    if not records:
+        names = ", ".join(sorted(scenarios))
+        raise BadInputError(f"{path}: no run of {names} in this history")
+    found = trends(records, DEFAULT_TREND_METRICS)
+    png = trend_png(
+        [(f"{s} {m}", [r.metrics.get(m) for r in runs], [p.index for p in pts])
+         for s, m, runs, pts in found]
+    )  # fmt: skip
+    return HEADERS, _rows(found), png
+
+
 def _rows(found: Trend) -> list[list[str]]:
     rows = []
     for series, metric, runs, points in found:

@@ -41,6 +41,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="CPU share of one replica, for the 70 %% CPU sizing (default: 1)",
     )
+    parser.add_argument(
+        "--history",
+        type=Path,
+        metavar="PATH",
+        help="add a 'Trend over runs' section from this history (capacity history add)",
+    )
 
 
 def run_report_command(args: argparse.Namespace) -> int:
@@ -55,6 +61,7 @@ def run_report_command(args: argparse.Namespace) -> int:
         target_rate=args.target_rate,
         price=price,
         cores_per_replica=args.cores_per_replica,
+        history=args.history,
     )
     print(report.html)
     return 0

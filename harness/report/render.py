@@ -99,16 +99,16 @@ def render_html(a: Analysis, sections: Sequence[Section]) -> str:
     )
 
 
-def write_report(a: Analysis, out: Path) -> dict[str, Path]:
+def write_report(a: Analysis, out: Path, history: Path | None = None) -> dict[str, Path]:
     """Render everything first, then write each file atomically into ``out``."""
     images = build_images(a)
-    sections = build_sections(a, images)
+    sections = build_sections(a, images, history)
     files: dict[str, bytes] = {
         "report.md": render_markdown(a, sections).encode(),
         "report.html": render_html(a, sections).encode(),
         "summary.json": (json.dumps(summary_document(a), indent=2) + "\n").encode(),
     }
-    for group in images.values():
+    for group in [*images.values(), *(s.images for s in sections)]:
         for image in group:
             files[image.name] = image.data
     out.mkdir(parents=True, exist_ok=True)
@@ -137,13 +137,14 @@ def build_report(
     target_rate: float = DEFAULT_TARGET_RATE,
     price: PriceTable | None = None,
     cores_per_replica: float = 1.0,
+    history: Path | None = None,
 ) -> ReportFiles:
     """Analyse ``run_dirs`` and write the report into ``out`` (default: the first run dir)."""
     analysis = analyse(
         run_dirs, target_rate=target_rate, price=price, cores_per_replica=cores_per_replica
     )
     target = Path(out) if out is not None else Path(run_dirs[0])
-    written = write_report(analysis, target)
+    written = write_report(analysis, target, history)
     return ReportFiles(
         out=target,
         html=written["report.html"],

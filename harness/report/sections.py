@@ -6,6 +6,7 @@ Both renderings (Markdown and HTML) show the same sections in the same order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.analysis.budget import budget
 from harness.analysis.capacity import CPU_TARGET, Analysis
@@ -47,7 +48,9 @@ class Section:
     images: list[Image] = field(default_factory=list)
 
 
-def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]:
+def build_sections(
+    a: Analysis, images: dict[str, list[Image]], history: Path | None = None
+) -> list[Section]:
     comparison = [_comparison_section(a)] if a.comparisons else []
     costs = [c for phase in a.phases if (c := cost_table(phase)) is not None]
     steps = phase_steps(a.phases, a.summaries)
@@ -79,6 +82,7 @@ def build_sections(a: Analysis, images: dict[str, list[Image]]) -> list[Section]
         Section("cpu", "CPU per component", images=images["cpu"]),
         _memory_section(a),
         *_held_section(a),  # only phases that recorded held.csv
+        *([_trend_section(a, history)] if history is not None else []),  # capacity report --history
     ]
 
 
@@ -106,6 +110,19 @@ def _phases_section(a: Analysis) -> Section:
     return Section(
         "phases", "Phase comparison", notes=[how_to_read, *db_notes], tables=[phase_table(a)]
     )
+
+
+def _trend_section(a: Analysis, history: Path) -> Section:
+    from harness.history.cli import trend_parts
+
+    headers, rows, png = trend_parts(history, {s.scenario for s in a.summaries})
+    notes = [
+        f"Every run of this scenario in {history} (capacity history add), in the order added; a "
+        "change point is where the metric's level shifts (ruptures' PELT, docs/gate.md).",
+    ]
+    image = Image("trend.png", "Run history with change points", png)
+    return Section("trend", "Trend over runs", notes=notes, tables=[Table(headers, rows)],
+                   images=[image])  # fmt: skip
 
 
 def _insights_section(a: Analysis) -> Section:

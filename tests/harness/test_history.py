@@ -49,6 +49,14 @@ def test_history_add_and_trend_find_the_run_that_slowed_down(
     assert "| run 4 (run4) |" in row
     assert png.read_bytes().startswith(b"\x89PNG")
 
+    # The report of the last run, given the history, shows the same change point and its plot.
+    assert main(["report", str(run), "--history", str(history)]) == 0
+    report = (run / "report.md").read_text()
+    trend = report[report.index("## Trend over runs") :]
+    row = next(line for line in trend.splitlines() if "| p95_ms |" in line)
+    assert "| run 4 (run4) |" in row
+    assert (run / "trend.png").read_bytes().startswith(b"\x89PNG")
+
 
 def test_history_add_without_a_summary_is_one_line_of_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
