@@ -26,11 +26,11 @@ ALLOWED_HARNESS = {
                     "harness._files", "harness.report"),
     "harness.analysis": ("harness.core", "harness.analysis", "harness.errors", "harness._files"),
     "harness.report": ("harness.core", "harness.analysis", "harness.report", "harness.errors",
-                       "harness._files"),
+                       "harness._files", "harness.history"),
     "harness.gate": ("harness.core", "harness.analysis", "harness.gate", "harness.errors",
                      "harness._files"),
     "harness.history": ("harness.analysis", "harness.history", "harness.errors",
-                        "harness._files", "harness.report"),
+                        "harness._files"),
 }  # fmt: skip
 
 

@@ -76,7 +76,7 @@ def run_trend_command(args: argparse.Namespace) -> int:
     else:
         print(text)
     if args.png or args.html:
-        from harness.report.trend import trend_png
+        from harness.history.plot import trend_png
 
         png = trend_png(
             [(f"{s} {m}", [r.metrics.get(m) for r in runs], [p.index for p in pts])
@@ -92,7 +92,7 @@ def run_trend_command(args: argparse.Namespace) -> int:
 def trend_parts(path: Path, scenarios: set[str]) -> tuple[list[str], list[list[str]], bytes]:
     """The report's "Trend over runs": the change-point table and plot of ``scenarios``' series
     in the history at ``path`` (bad input when it cannot be read)."""
-    from harness.report.trend import trend_png
+    from harness.history.plot import trend_png
 
     records = [r for r in load_history(path) if r.scenario in scenarios]
     if not records:

@@ -1,16 +1,17 @@
 """The trend plot: one metric's history per axes, its change points marked.
 
-Pure drawing over plain data (labels, values, change-point indexes), so the report can show it
-when a history is given, and ``capacity trend --png/--html`` writes it.
+Pure drawing over plain data (labels, values, change-point indexes): ``capacity trend
+--png/--html`` writes it, and the report shows it when given a history (``capacity report
+--history``). It lives with the history, which the report may import, not the other way round.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 from matplotlib.axes import Axes
-
-from harness.report import plots
+from matplotlib.figure import Figure
 
 TrendSeries = tuple[str, Sequence[float | None], Sequence[int]]  # label, values, change points
 
@@ -29,7 +30,11 @@ def draw_trend(ax: Axes, label: str, values: Sequence[float | None], points: Seq
 
 def trend_png(series: Sequence[TrendSeries]) -> bytes:
     """One row per series, as PNG bytes."""
-    fig, axes = plots.new_figure_rows(max(len(series), 1), height=2.4)
+    rows = max(len(series), 1)
+    fig = Figure(figsize=(8.0, 2.4 * rows), dpi=100, layout="constrained")
+    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     for ax, (label, values, points) in zip(axes, series, strict=False):
         draw_trend(ax, label, values, points)
-    return plots.png_bytes(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})  # no URL in the file
+    return buffer.getvalue()
