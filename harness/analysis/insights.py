@@ -39,6 +39,10 @@ EARLY_MIN = 20
 FEW_SAMPLES = 500  # successful requests in the steady window
 STALL_S = 5  # seconds running ...
 STALL_SHARE = 0.10  # ... under 10 % of the window's median successful completions/s
+# The stall began where completions first fell under half the median (or most requests started
+# failed) and stayed there until the stall: a cache keeps some reads answering for a few seconds
+# after the database stops, and the stall is dated from the fall, not from the last cached hit.
+STALL_ONSET_SHARE = 0.5
 RATE_LIMITED_MIN = 10  # 429s, at least
 CACHE_DROP_PP = 20.0  # a stretch's hit ratio this many points under the window's
 CACHE_MIN_LOOKUPS = 50
@@ -224,15 +228,18 @@ def _stalls(phase: PhaseData) -> list[Insight]:
     span = _span(phase)
     if span is None:
         return []
-    edges, done, flight, started, _ = _seconds(phase, *span)
+    edges, done, flight, started, failed = _seconds(phase, *span)
     median = float(np.median(done)) if done.size else 0.0
     if median <= 0:
         return []
     low = (done <= STALL_SHARE * median) & ((flight > 0) | (started > 0))
+    failing = failed > STALL_ONSET_SHARE * np.maximum(started, 1.0)
+    falling = (done < STALL_ONSET_SHARE * median) | failing
     out = []
     for first, last in _runs(low):
         if last - first + 1 < STALL_S:
             continue
+        first = stall_onset(falling, first)
         a, b = float(edges[first]), float(edges[last + 1])
         who = _fault_or_idle(phase, a, b)
         out.append(
@@ -248,6 +255,13 @@ def _stalls(phase: PhaseData) -> list[Insight]:
             )
         )
     return out
+
+
+def stall_onset(falling: npt.NDArray[np.bool_], first: int) -> int:
+    """The first 1-s bin of the stretch of ``falling`` bins that ends in the stall at ``first``."""
+    while first > 0 and falling[first - 1]:
+        first -= 1
+    return first
 
 
 def _fault_or_idle(phase: PhaseData, a: float, b: float) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.analysis.insights import Insight
+from harness.analysis.insights import Insight, stall_onset
 from harness.analysis.load import load_run
 from harness.analysis.summary import summarise_phase
 from harness.core.samples import SampleArray, SampleWriter, read_samples
@@ -56,6 +56,19 @@ def test_a_stopped_database_is_a_stall_at_the_time_it_stopped(tmp_path: Path) ->
     assert stall.start_s is not None
     assert abs(stall.start_s - 25.0) <= 2.0
     assert stall.component == "db"
+
+
+def test_a_stall_is_dated_from_the_fall_not_from_the_last_cached_answer() -> None:
+    # Measured on stall-drill (db stopped at 25 s): completions per second 316 at 24 s, then 60,
+    # 0, 91 (with 365 failures), 70, 42, 27, 17, 21 ... under 10 % of the median from 33 s.
+    done = np.array([300, 316, 60, 0, 91, 70, 42, 27, 17, 21, 7, 11, 14, 10, 3], dtype=float)
+    failed = np.array([0, 0, 0, 0, 365, 543, 401, 414, 395, 470, 253, 335, 727, 623, 520.0])
+    started = failed + done
+    median = 153.0
+    falling = (done < 0.5 * median) | (failed > 0.5 * np.maximum(started, 1.0))
+
+    assert stall_onset(falling, 10) == 2  # the bin of 25 s, not 33 s
+    assert stall_onset(np.zeros(5, dtype=bool), 3) == 3  # nothing before it fell: unchanged
 
 
 def test_errors_that_begin_mid_run_are_an_error_onset(tmp_path: Path) -> None:
