@@ -51,8 +51,6 @@ error_rate = 0.05
 LOG_LEVEL = "WARNING"
 """
 
-EXPECTED_GATE = {"PASS": 0, "FAIL": 1, "INVALID": 3}
-
 
 def scenario_file(tmp_path: Path, duration: str = "12s") -> Path:
     path = tmp_path / "tiny-run.toml"
@@ -101,9 +99,14 @@ def test_a_run_at_one_and_two_replicas_yields_a_report_and_a_gate_verdict(
     assert "data:image/png;base64," in html
     assert (out / "report.md").is_file()
 
-    worst = max(statuses, key=["PASS", "FAIL", "INVALID"].index)
-    assert main(["gate", str(out), "--junit", str(tmp_path / "junit.xml")]) == EXPECTED_GATE[worst]
-    assert "<testcase" in (tmp_path / "junit.xml").read_text()
+    # 4 users thinking 50 ms against a 5 s p95 and 5 % errors: both phases are within the SLO,
+    # and a generator this small is never the limit
+    assert statuses == ["PASS", "PASS"]
+    assert main(["gate", str(out), "--junit", str(tmp_path / "junit.xml")]) == 0
+    junit = (tmp_path / "junit.xml").read_text()
+    assert "<testcase" in junit
+    assert "<failure" not in junit
+    assert "<error" not in junit
 
 
 def _interruptible() -> None:
