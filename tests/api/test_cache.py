@@ -23,8 +23,9 @@ from reference_api.breaker import CircuitBreaker
 from reference_api.cache import EPOCH_KEY, Cache, Entry
 from reference_api.metrics import Metrics
 from reference_api.ratelimit import Window
+from tests._wait import wait_until, wait_until_async
 
-from ._support import Api, ApiFactory, wait_until
+from ._support import Api, ApiFactory
 
 Headers = dict[str, str]
 BREAKER_FAILURES = 3  # consecutive Redis faults that open the breaker
@@ -347,11 +348,11 @@ def test_past_max_pending_users_the_retry_bumps_the_global_epoch(own_redis: OwnR
             await asyncio.sleep(0.3)  # the breaker's cooldown: the next call is a real probe
             assert not await cache.invalidate("u2")  # the third pending user: fold
             own_redis.start()  # empty, on the same port
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 10
-            while (await cache.get(Entry.of_stats("bystander"))).state != "MISS":
-                assert loop.time() < deadline, "the epoch bump never landed"
-                await asyncio.sleep(0.05)
+
+            async def missed() -> bool:  # the epoch bump landed: the old entry is unseen
+                return (await cache.get(Entry.of_stats("bystander"))).state == "MISS"
+
+            await wait_until_async(missed)
             assert await client.get(EPOCH_KEY) == b"1"
             assert await client.get("c1:v:u0") is None  # no per-user bump was needed
         finally:

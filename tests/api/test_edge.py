@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import httpx
 
-from ._support import PASSWORD, Api, ApiFactory, wait_until
+from tests._wait import wait_until
+
+from ._support import PASSWORD, Api, ApiFactory
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

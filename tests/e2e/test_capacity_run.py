@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from harness.cli import main
+from tests._wait import HANG_S, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -137,11 +137,12 @@ def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
     )
     try:
         history = out / "r1-cache-on" / "locust_stats_history.csv"
-        deadline = time.monotonic() + 90
-        while not (history.is_file() and history.stat().st_size > 200):
+
+        def locust_writes_stats() -> bool:
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "Locust never started writing stats"
-            time.sleep(0.2)
+            return history.is_file() and history.stat().st_size > 200
+
+        wait_until(locust_writes_stats, timeout=HANG_S * 2)  # a stack starts first
         children = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         # Locust and the stack run in their own sessions: collect them through the stack state.
         children += [p.pid for p in psutil.process_iter() if _belongs_to(p, tmp_path)]
@@ -160,10 +161,7 @@ def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
     assert manifest["status"] == "interrupted"
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert (out / "r1-cache-on" / "locust_stats.csv").is_file()
-    gone_by = time.monotonic() + 20
-    while alive := [pid for pid in children if psutil.pid_exists(pid) and _alive(pid)]:
-        assert time.monotonic() < gone_by, f"still running after Ctrl-C: {alive}"
-        time.sleep(0.2)
+    wait_until(lambda: not [pid for pid in children if psutil.pid_exists(pid) and _alive(pid)])
 
 
 def _belongs_to(proc: psutil.Process, root: Path) -> bool:

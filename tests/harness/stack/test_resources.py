@@ -14,11 +14,11 @@ import psutil
 import pytest
 
 from harness.stack.resources import HEADER, ResourceSampler, docker_row
-
-from .conftest import wait_until
+from tests._wait import wait_until
 
 BUSY = "while True: pass"
 HOGS = ("busy", "parent", "idle")
+IDLE = "import signal; signal.pause()"  # a process that uses no CPU until it is killed
 # A parent that does nothing itself while its child burns a core (like an nginx master).
 PARENT = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BUSY!r}])"
 
@@ -50,7 +50,7 @@ def test_rows_hold_cpu_and_memory_of_each_component_and_their_children(
     tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
 ) -> None:
     busy = start(spawn, BUSY)
-    idle = start(spawn, "import time; time.sleep(60)")
+    idle = start(spawn, IDLE)
     parent = start(spawn, PARENT)
     assert wait_until(lambda: bool(psutil.Process(parent).children()), timeout=10)
     csv_path = tmp_path / "resources.csv"
@@ -76,8 +76,8 @@ def test_rows_hold_cpu_and_memory_of_each_component_and_their_children(
 def test_a_component_that_dies_has_no_more_rows(
     tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
 ) -> None:
-    doomed = start(spawn, "import time; time.sleep(60)")
-    steady = start(spawn, "import time; time.sleep(60)")
+    doomed = start(spawn, IDLE)
+    steady = start(spawn, IDLE)
     csv_path = tmp_path / "resources.csv"
 
     def count(name: str) -> int:
@@ -172,7 +172,7 @@ def test_latest_holds_the_cpu_of_each_component_at_the_last_tick(
     tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
 ) -> None:
     busy = start(spawn, BUSY)
-    doomed = start(spawn, "import time; time.sleep(60)")
+    doomed = start(spawn, IDLE)
 
     with ResourceSampler(tmp_path / "resources.csv", {"busy": busy, "doomed": doomed}, 0.2) as s:
         before = s.latest()
