@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the demo scenario on the embedded stack and print where the report is
 	$(BIN)/capacity demo
 
-test: $(STAMP)  ## the whole test suite (starts its own MongoDB-wire server, Redis, uvicorn and nginx)
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## the whole test suite (starts its own MongoDB-wire server, Redis, uvicorn and nginx; a missing one fails it)
+	$(BIN)/python -m pytest --require-real
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

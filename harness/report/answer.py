@@ -34,9 +34,11 @@ def headline(a: Analysis) -> str:
     setups = phase_setups(a.phases)
     best = max(usable, key=lambda s: s.ok_rps)
     errors = f" and {best.error_pct:.2f} % errors" if best.error_pct > 0 else ""
+    # without a successful request there is no latency to give (its p95 is NaN)
+    p95 = f" at p95 {best.p95_ms:,.0f} ms" if math.isfinite(best.p95_ms) else ""
     text = (
-        f"With {_topology(best, setups)}, the service held {best.ok_rps:,.0f} successful req/s "
-        f"at p95 {best.p95_ms:,.0f} ms{errors}."
+        f"With {_topology(best, setups)}, the service held {best.ok_rps:,.0f} successful req/s"
+        f"{p95}{errors}."
     )
     target = f"{a.target_rate:,.0f} req/s"
     meets = [
@@ -77,6 +79,10 @@ def _left_out(summaries: Sequence[PhaseSummary]) -> str:
 def limit(s: PhaseSummary, a: Analysis) -> str:
     """What held the phase's throughput down, from its CPU budget when the target is out of its
     reach, else from its CPU samples."""
+    if not s.successes:
+        return (
+            "no request in its steady window succeeded, so its errors, not its CPU, are the limit"
+        )
     b = budget(s, a.target_rate)
     if b is not None and b.ceiling_rps < a.target_rate:
         if b.limit != "host":

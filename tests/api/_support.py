@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -136,15 +135,3 @@ def counters(client: httpx.Client) -> Counters:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
-
-
-def wait_until(check: Callable[[], T | None], timeout: float = 5.0, interval: float = 0.02) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)

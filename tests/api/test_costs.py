@@ -29,7 +29,7 @@ def burn(seconds: float) -> None:
 
 
 class Yielder:
-    """An awaitable that yields a bare ``None`` once (as ``asyncio.sleep(0)`` does)."""
+    """An awaitable that yields a bare ``None`` once, as a zero-length sleep of asyncio does."""
 
     def __await__(self) -> Generator[None, None, str]:
         yield None
@@ -38,7 +38,7 @@ class Yielder:
 
 def test_the_trampoline_returns_what_the_coroutine_returns() -> None:
     async def answer() -> int:
-        await asyncio.sleep(0)
+        await Yielder()
         return 42
 
     async def main() -> int:
@@ -61,7 +61,7 @@ def test_the_trampoline_passes_futures_and_bare_yields_through_and_their_results
 
 def test_an_exception_of_the_coroutine_comes_out_of_the_trampoline_as_it_is() -> None:
     async def failing() -> None:
-        await asyncio.sleep(0)
+        await Yielder()
         raise KeyError("inner")
 
     async def main() -> None:
@@ -150,7 +150,7 @@ def test_a_coroutine_that_handles_the_cancellation_returns_its_value_through_the
                 waiting.set()
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
-                await asyncio.sleep(0)  # it may still await while it cleans up
+                await Yielder()  # it may still await while it cleans up
                 return "cleaned up"
             return "never"
 
@@ -183,7 +183,7 @@ def test_the_trampoline_counts_cpu_spent_in_the_coroutine_but_not_time_waiting()
 
     async def work() -> None:
         burn(0.03)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # waiting off the CPU: the time the trampoline must not count
         burn(0.03)
 
     async def main() -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 
 from harness.stack.processes import ManagedProcess, free_port, stop_group
+from tests._wait import wait_until
 
-from ._support import Api, ApiFactory, Counters, counters, wait_until
+from ._support import Api, ApiFactory, Counters, counters
 
 BOUND_S = 3.0  # a correctness bound (no hang), not a speed benchmark
 

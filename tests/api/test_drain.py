@@ -10,8 +10,9 @@ import threading
 import httpx
 
 from harness.stack.processes import ManagedProcess, port_is_open, stop_group
+from tests._wait import wait_until
 
-from ._support import ApiFactory, counters, wait_until
+from ._support import ApiFactory, counters
 
 DRAIN_SECONDS = "3"
 

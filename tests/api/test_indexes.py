@@ -10,7 +10,9 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from ._support import Api, ApiFactory, wait_until
+from tests._wait import wait_until
+
+from ._support import Api, ApiFactory
 
 SECONDARY = {"user_1_status_1", "user_1_createdAt_-1", "user_1_priority_1"}
 

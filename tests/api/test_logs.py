@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._support import PASSWORD, ApiFactory, wait_until
+from tests._wait import wait_until
+
+from ._support import PASSWORD, ApiFactory
 
 WRONG_PASSWORD = "not-the-password-8c1f"
 

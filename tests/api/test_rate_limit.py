@@ -11,7 +11,9 @@ import httpx
 import pytest
 import redis
 
-from ._support import PASSWORD, Api, ApiFactory, wait_until
+from tests._wait import wait_until
+
+from ._support import PASSWORD, Api, ApiFactory
 
 USER_MAX = 5
 AUTH_MAX = 3

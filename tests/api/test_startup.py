@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from harness.stack.processes import free_port
+from tests._wait import wait_until
 
-from ._support import ApiFactory, api_env, uvicorn_argv, wait_until
+from ._support import ApiFactory, api_env, uvicorn_argv
 
 
 def run_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from harness.cli import main
+from tests._wait import HANG_S, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +50,6 @@ error_rate = 0.05
 [env]
 LOG_LEVEL = "WARNING"
 """
-
-EXPECTED_GATE = {"PASS": 0, "FAIL": 1, "INVALID": 3}
 
 
 def scenario_file(tmp_path: Path, duration: str = "12s") -> Path:
@@ -101,9 +99,14 @@ def test_a_run_at_one_and_two_replicas_yields_a_report_and_a_gate_verdict(
     assert "data:image/png;base64," in html
     assert (out / "report.md").is_file()
 
-    worst = max(statuses, key=["PASS", "FAIL", "INVALID"].index)
-    assert main(["gate", str(out), "--junit", str(tmp_path / "junit.xml")]) == EXPECTED_GATE[worst]
-    assert "<testcase" in (tmp_path / "junit.xml").read_text()
+    # 4 users thinking 50 ms against a 5 s p95 and 5 % errors: both phases are within the SLO,
+    # and a generator this small is never the limit
+    assert statuses == ["PASS", "PASS"]
+    assert main(["gate", str(out), "--junit", str(tmp_path / "junit.xml")]) == 0
+    junit = (tmp_path / "junit.xml").read_text()
+    assert "<testcase" in junit
+    assert "<failure" not in junit
+    assert "<error" not in junit
 
 
 def _interruptible() -> None:
@@ -134,11 +137,12 @@ def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
     )
     try:
         history = out / "r1-cache-on" / "locust_stats_history.csv"
-        deadline = time.monotonic() + 90
-        while not (history.is_file() and history.stat().st_size > 200):
+
+        def locust_writes_stats() -> bool:
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "Locust never started writing stats"
-            time.sleep(0.2)
+            return history.is_file() and history.stat().st_size > 200
+
+        wait_until(locust_writes_stats, timeout=HANG_S * 2)  # a stack starts first
         children = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         # Locust and the stack run in their own sessions: collect them through the stack state.
         children += [p.pid for p in psutil.process_iter() if _belongs_to(p, tmp_path)]
@@ -157,10 +161,7 @@ def test_ctrl_c_stops_the_phase_and_keeps_what_finished(tmp_path: Path) -> None:
     assert manifest["status"] == "interrupted"
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert (out / "r1-cache-on" / "locust_stats.csv").is_file()
-    gone_by = time.monotonic() + 20
-    while alive := [pid for pid in children if psutil.pid_exists(pid) and _alive(pid)]:
-        assert time.monotonic() < gone_by, f"still running after Ctrl-C: {alive}"
-        time.sleep(0.2)
+    wait_until(lambda: not [pid for pid in children if psutil.pid_exists(pid) and _alive(pid)])
 
 
 def _belongs_to(proc: psutil.Process, root: Path) -> bool:

@@ -206,16 +206,21 @@ def test_a_price_table_gives_a_monthly_cost(tmp_path: Path, scaling_run: Path) -
 
 
 @pytest.mark.parametrize(
-    ("name", "content"),
-    [("prices.json", '{"replica_hour": 0.1}'), ("prices.csv", "key,value\nvcpu_hour,0.04\n")],
+    ("name", "content", "two_replicas_a_month"),
+    [
+        ("prices.json", '{"replica_hour": 0.1}', 730 * 2 * 0.1),
+        ("prices.csv", "key,value\nvcpu_hour,0.04\n", 730 * 2 * 1.0 * 0.04),
+    ],
 )
-def test_price_tables_are_read_from_json_and_csv(tmp_path: Path, name: str, content: str) -> None:
+def test_price_tables_are_read_from_json_and_csv(
+    tmp_path: Path, name: str, content: str, two_replicas_a_month: float
+) -> None:
     path = tmp_path / name
     path.write_text(content)
 
     table = load_price_table(path)
 
-    assert table.monthly(2, 1.0) > 0
+    assert table.monthly(2, 1.0) == pytest.approx(two_replicas_a_month)
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:

@@ -17,10 +17,32 @@ def test_replicas_and_cache_are_comma_separated_lists() -> None:
     assert parse_cache("true") == [True]
 
 
-@pytest.mark.parametrize("text", ["", "two", "0", "65", "1,,x"])
-def test_bad_replica_counts_are_refused(text: str) -> None:
-    with pytest.raises(BadInputError, match="--replicas"):
+@pytest.mark.parametrize(
+    ("text", "counts"), [("1", [1]), ("4,1,2", [4, 1, 2]), (" 4, 1 ,", [4, 1]), ("64", [64])]
+)
+def test_replica_counts_are_read_in_the_order_given(text: str, counts: list[int]) -> None:
+    assert parse_replicas(text) == counts
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("two", "expected numbers like 1,2,4"),
+        ("1,,x", "expected numbers like 1,2,4"),
+        ("1,2.5", "expected numbers like 1,2,4"),
+        ("", "each count must be between 1 and 64"),
+        (",", "each count must be between 1 and 64"),
+        ("0", "each count must be between 1 and 64"),
+        ("65", "each count must be between 1 and 64"),
+    ],
+)
+def test_bad_replica_counts_are_refused_naming_the_flag_the_text_and_why(
+    text: str, why: str
+) -> None:
+    with pytest.raises(BadInputError) as refused:
         parse_replicas(text)
+
+    assert str(refused.value) == f"--replicas {text!r}: {why}"
 
 
 @pytest.mark.parametrize("text", ["", "maybe", "on,of"])

@@ -225,8 +225,8 @@ def phase_job(tmp_path: Path) -> LocustJob:
 def test_run_locust_resumes_a_stopped_component_whatever_ends_the_phase(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
 ) -> None:
-    # A stand-in for Locust that only sleeps; the loop fails once the db is stopped.
-    stand_in = [sys.executable, "-c", "import time; time.sleep(60)"]
+    # A stand-in for Locust that only waits to be killed; the loop fails once the db is stopped.
+    stand_in = [sys.executable, "-c", "import signal; signal.pause()"]
     monkeypatch.setattr(locust, "locust_argv", lambda _job: stand_in)
 
     def watch_then_fail(*args: object) -> None:

@@ -21,6 +21,7 @@ from harness.run.locust import (
     locust_argv,
     read_live_stats,
 )
+from tests._wait import wait_until
 
 HISTORY_HEADER = (
     "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,"
@@ -119,16 +120,13 @@ def test_the_load_clock_starts_when_the_first_samples_file_appears(tmp_path: Pat
 
 def test_each_forked_worker_is_sampled_once_as_the_next_generator() -> None:
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, sys, time; "
-         "[subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']) "
-         "for _ in range(2)]; time.sleep(30)"],
+        [sys.executable, "-c", "import signal, subprocess, sys; "
+         "[subprocess.Popen([sys.executable, '-c', 'import signal; signal.pause()']) "
+         "for _ in range(2)]; signal.pause()"],
     )  # fmt: skip
     sampled: dict[str, int] = {}
     try:
-        deadline = time.monotonic() + 10
-        while len(psutil.Process(parent.pid).children()) < 2:
-            assert time.monotonic() < deadline, "the workers never started"
-            time.sleep(0.05)
+        wait_until(lambda: len(psutil.Process(parent.pid).children()) == 2)  # both forked
         tracker = WorkerTracker(parent.pid, sampled.__setitem__)
 
         tracker.track()

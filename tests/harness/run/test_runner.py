@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from harness.core.scenario import Scenario, load_scenario
-from harness.errors import BadInputError
+from harness.errors import BadInputError, ComponentError
 from harness.run.runner import (
     Phase,
     PhaseResult,
@@ -200,3 +202,39 @@ def test_the_manifest_of_a_sweep_phase_says_no_plan(tmp_path: Path) -> None:
     assert "description" not in written
     assert (written["topology"]["indexes"], written["topology"]["compression"]) == (True, True)
     assert written["topology"]["env"] == scenario.api_env()
+
+
+# --- a phase that fails ------------------------------------------------------------------------
+def test_a_failed_phase_stops_the_run_and_both_records_say_what_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = scenario_at(tmp_path, SWEEP)
+    out = tmp_path / "run"
+    printed = io.StringIO()
+    runner = Runner(scenario, tmp_path / "s.toml", out, console=Console(file=printed, width=200))
+    phases = plan_phases(scenario, [1, 2, 4], [True])
+
+    def load(phase: Phase, config: Any, manifest: Any, result: PhaseResult) -> None:
+        if phase.replicas == 2:
+            raise ComponentError("redis", "exited during start-up")
+        result.exit_code = 0
+        verdict = {"status": "PASS", "measured": {"aggregate": {"rate": 9.5}}}
+        (result.directory / "verdict.json").write_text(json.dumps(verdict))
+
+    monkeypatch.setattr(runner, "_load", load)
+
+    with pytest.raises(ComponentError, match=r"^redis: exited during start-up$"):
+        runner.run(phases, ["run", "s.toml"])
+
+    run = json.loads((out / "run.json").read_text())
+    assert (run["status"], run["completed_phases"]) == ("failed", ["r1-cache-on"])
+    assert run["phases"] == ["r1-cache-on", "r2-cache-on", "r4-cache-on"]
+    passed = json.loads((out / "r1-cache-on" / "manifest.json").read_text())
+    assert (passed["status"], passed["locust_exit_code"], "error" in passed) == (
+        "complete", 0, False,
+    )  # fmt: skip
+    failed = json.loads((out / "r2-cache-on" / "manifest.json").read_text())
+    assert (failed["status"], failed["locust_exit_code"]) == ("failed", None)
+    assert failed["error"] == "redis: exited during start-up"
+    assert not (out / "r4-cache-on").exists()  # the run stopped at the failed phase
+    assert printed.getvalue().splitlines() == ["r1-cache-on: PASS  9.5 req/s"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,15 +68,6 @@ def replica_spread(url: str, requests: int) -> collections.Counter[str]:
         assert status == 200
         seen[headers.get("X-Replica") or headers.get("x-replica", "?")] += 1
     return seen
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
 
 
 def process_tree(pids: dict[str, int]) -> set[int]:

@@ -12,8 +12,9 @@ from harness.errors import ComponentError
 from harness.stack.balancer import reload, workers
 from harness.stack.nginx import prepare_local_dirs, render_local
 from harness.stack.processes import ManagedProcess, find_nginx, free_port
+from tests._wait import wait_until
 
-from .conftest import get, needs_nginx, wait_until
+from .conftest import get, needs_nginx
 
 pytestmark = needs_nginx
 

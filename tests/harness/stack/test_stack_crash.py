@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from harness.stack.health import port_is_free
+from tests._wait import wait_until
 
-from .conftest import needs_nginx, none_alive, wait_until
+from .conftest import needs_nginx, none_alive
 
 pytestmark = pytest.mark.slow
 

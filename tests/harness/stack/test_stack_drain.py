@@ -20,8 +20,9 @@ import httpx
 import pytest
 
 from harness.stack import LocalStack, StackConfig
+from tests._wait import wait_until
 
-from .conftest import log_in, needs_nginx, wait_until
+from .conftest import log_in, needs_nginx
 
 pytestmark = pytest.mark.slow
 

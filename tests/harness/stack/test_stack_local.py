@@ -14,6 +14,7 @@ from harness.errors import ComponentError
 from harness.stack import LocalStack, StackConfig
 from harness.stack.health import port_is_free
 from harness.stack.processes import free_port
+from tests._wait import wait_until
 
 from .conftest import (
     call,
@@ -24,7 +25,6 @@ from .conftest import (
     none_alive,
     process_tree,
     replica_spread,
-    wait_until,
 )
 
 pytestmark = pytest.mark.slow
