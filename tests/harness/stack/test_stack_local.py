@@ -106,7 +106,8 @@ def test_killing_a_replica_under_load_fails_no_get_through_nginx(
         assert wait_until(lambda: len(results) >= 50)
         killed_at = time.monotonic()
         stack.kill("api-2")
-        assert wait_until(lambda: sum(r[0] > killed_at for r in results) >= 200)
+        dead_at = time.monotonic()  # kill() returns once the process has exited
+        assert wait_until(lambda: sum(r[0] > dead_at for r in results) >= 200)
     finally:
         stop.set()
         worker.join()
@@ -114,7 +115,8 @@ def test_killing_a_replica_under_load_fails_no_get_through_nginx(
     after = [r for r in results if r[0] > killed_at]
     failed = [r for r in after if not 200 <= r[1] < 300]
     assert failed == []  # nginx retried every GET that hit the dead replica on another one
-    assert {r[2] for r in after if r[0] > killed_at + 1.0} <= {"api-1", "api-3"}
+    # a request sent once api-2 was dead was answered by another replica (no time bound)
+    assert {r[2] for r in after if r[0] > dead_at} <= {"api-1", "api-3"}
     assert not next(c for c in stack.components() if c.name == "api-2").healthy
 
     stack.start("api-2")
