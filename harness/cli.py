@@ -27,6 +27,7 @@ _COMMANDS = {
     "report": "harness.report.cli",
     "gate": "harness.gate.cli",
     "baseline": "harness.gate.cli",
+    "images": "harness.stack.images",
 }
 
 

@@ -96,6 +96,7 @@ class PhaseSummary:
     faults: list[FaultImpact] = field(default_factory=list)  # what each fault did
     fault_checks: list[FaultCheck] = field(default_factory=list)  # the scenario's [slo.faults]
     integrity: Integrity | None = None  # the write audit's counts; None: the phase has none
+    cpus_per_replica: float | None = None  # each replica's CPU cap; None: none
 
     @property
     def valid(self) -> bool:
@@ -193,6 +194,7 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
         cache=phase.cache,
         lb=str(topology.get("lb") or "?"),
         balancer=str(topology.get("balancer") or "?"),
+        cpus_per_replica=topology.get("cpus_per_replica"),
         status=str(phase.manifest.get("status") or "?"),
         target_rate=phase.target_rate,
         window_start_s=min((w.start_s for w in phase.windows), default=math.nan),

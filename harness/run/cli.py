@@ -54,7 +54,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else DEFAULT_OUT / run_id(scenario)
     if out.exists() and any(out.iterdir()):
         raise BadInputError(f"--out {out}: exists and is not empty; pick a new directory")
-    runner = Runner(scenario, path, out, backend=args.backend, lb=args.lb, processes=args.processes)
+    runner = Runner(
+        scenario,
+        path,
+        out,
+        backend=args.backend,
+        lb=args.lb,
+        processes=args.processes,
+        cpus_per_replica=args.cpus_per_replica,
+    )
     try:
         runner.run(phases, argv=sys.argv)
     except KeyboardInterrupt:
@@ -83,6 +91,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache", help=f"on, off or on,off (default: the scenario's{sweep})")
     parser.add_argument("--backend", choices=BACKENDS, default="local")
+    parser.add_argument(
+        "--cpus-per-replica",
+        type=float,
+        metavar="CORES",
+        help="cap each API replica at this many cores (default: the scenario's [stack])",
+    )
     parser.add_argument("--lb", choices=BALANCERS, default=None, help=f"balancer{sweep}")
     parser.add_argument(
         "--processes", type=int, default=1, help="Locust generator processes (default 1)"

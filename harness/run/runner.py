@@ -48,6 +48,7 @@ from harness.run.manifest import (
 from harness.run.scrape import CostScraper, Targets
 from harness.run.seed import seed
 from harness.stack import Stack, StackConfig, open_stack
+from harness.stack.backends import stack_images
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class Runner:
         lb: Balancer | None = None,
         processes: int = 1,
         console: Console | None = None,
+        cpus_per_replica: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.scenario_path = scenario_path
@@ -182,6 +184,7 @@ class Runner:
         self.lb: Balancer = lb or scenario.stack.lb
         self.processes = processes
         self.console = console or Console(stderr=True)
+        self.cpus_per_replica = cpus_per_replica or scenario.stack.cpus_per_replica
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self, phases: Sequence[Phase], argv: Sequence[str] = ()) -> list[PhaseResult]:
@@ -241,6 +244,7 @@ class Runner:
                 indexes=phase.indexes,
                 compression=phase.compression,
                 env=redacted(self._api_env(phase)),
+                cpus_per_replica=self.cpus_per_replica,
             ),
             target_rate=self.scenario.target_rate,
             load=LoadInfo(self.scenario.load.model, self.processes),
@@ -258,7 +262,9 @@ class Runner:
         self.console.print(f"[bold]{phase.name}[/]: starting the stack ({_settings(phase)}) …")
         with open_stack(config) as stack:
             components = stack.components()
-            manifest.topology = replace(manifest.topology, balancer=stack.balancer)
+            manifest.topology = replace(
+                manifest.topology, balancer=stack.balancer, images=stack_images(stack)
+            )
             manifest.components = [c.name for c in components]
             manifest.write(result.directory)
             manifest.data, seeded = self._seed(phase, stack)
@@ -324,6 +330,7 @@ class Runner:
             backend=self.backend,
             work_dir=directory / "stack",
             env=self._api_env(phase),
+            cpus_per_replica=self.cpus_per_replica,
         )
 
     def _seed(self, phase: Phase, stack: Stack) -> tuple[SeedInfo, frozenset[ObjectId]]:

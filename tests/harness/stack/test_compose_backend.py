@@ -86,7 +86,10 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def calls(record: Path) -> list[list[str]]:
-    return [json.loads(line) for line in record.read_text().splitlines()]
+    """What the stack ran, without ``--images auto``'s look for the official images (the
+    stand-in has them all: the official set runs)."""
+    made = [json.loads(line) for line in record.read_text().splitlines()]
+    return [argv for argv in made if argv[:2] != ["image", "inspect"]]
 
 
 def compose_prefix(stack: ComposeStack) -> list[str]:
@@ -235,3 +238,16 @@ def test_ps_output_is_read_in_both_of_its_formats() -> None:
     assert parse_ps("\n".join(json.dumps(r) for r in rows)) == rows  # compose 2.21+
     assert parse_ps(json.dumps(rows)) == rows  # older compose
     assert parse_ps("") == []
+
+
+def test_an_engine_that_refuses_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real client, pointed at a socket nobody listens on: what `capacity up` prints."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client on PATH")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nobody.sock")
+    with pytest.raises(ComponentError, match=r"^docker: no Docker engine answers") as caught:
+        ComposeStack(StackConfig(backend="compose", work_dir=tmp_path / "w")).up()
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "w" / "compose.env").exists()
