@@ -8,6 +8,7 @@ hand: ``docker compose -f compose/compose.yaml -p PROJECT --env-file WORK/compos
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -76,10 +77,29 @@ class ComposeStack:
                 "up", "-d", "--wait", *build, "--scale", f"api={self.config.replicas}",
                 timeout=UP_TIMEOUT,
             )  # fmt: skip
+            self._check_running()
         except BaseException:
             self.down()
             raise
         return self
+
+    def _check_running(self) -> None:
+        """``up --wait`` has said yes; every container must be running (compose 2.40 on engine
+        20.10 can report success for one that failed to start). One line names the first that
+        is not, with the end of its log."""
+        rows = parse_ps(self._compose("ps", "--all", "--format", "json").stdout)
+        if not rows:
+            raise ComponentError("docker", "compose up started no container")
+        for row in rows:
+            if str(row.get("State", "")) != "running":
+                status = self._status(row)
+                tail = self._run(["docker", "logs", "--tail", "5", status.container or ""],
+                                 check=False)  # fmt: skip
+                raise ComponentError(
+                    status.name,
+                    f"{row.get('State') or 'not running'} after compose up",
+                    tail.stdout + tail.stderr,
+                )
 
     def down(self) -> None:
         """Keep each container's log, then remove containers, network and volumes."""
@@ -284,7 +304,7 @@ class ComposeStack:
 
     def _status(self, row: dict[str, Any]) -> ComponentStatus:
         service = str(row.get("Service", ""))
-        name = SERVICE_NAMES.get(service) or f"{service}-{row.get('Number', 1)}"
+        name = SERVICE_NAMES.get(service) or f"{service}-{container_number(row)}"
         port = None
         for publisher in row.get("Publishers") or []:
             if publisher.get("PublishedPort"):
@@ -310,6 +330,17 @@ class ComposeStack:
     def _save_log(self, name: str, container: str) -> None:
         done = self._run(["docker", "logs", "--timestamps", container], check=False)
         (self.work_dir / "logs" / f"{name}.log").write_text(done.stdout + done.stderr)
+
+
+def container_number(row: dict[str, Any]) -> int:
+    """A replica's number: ``Number`` (older compose), else the ``container-number`` label
+    (compose 2.40 has only that, in a comma-joined ``Labels`` string), else the name's suffix."""
+    if row.get("Number"):
+        return int(row["Number"])
+    found = re.search(r"com\.docker\.compose\.container-number=(\d+)", str(row.get("Labels", "")))
+    if found is None:
+        found = re.search(r"-(\d+)$", str(row.get("Name", "")))
+    return int(found.group(1)) if found else 1
 
 
 def parse_ps(text: str) -> list[dict[str, Any]]:

@@ -46,6 +46,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 OLDER_PYTHON_WHEELS = ("async-timeout>=4.0.3",)
 
 BASE = "primo-offline-base:latest"
+ROOT_MODE = 0o755
 APP = "primo-offline-app:latest"
 # compose service -> the offline image compose.offline.yaml runs it from.
 IMAGES = {"api": APP, "mongodb": APP, "redis": BASE, "nginx": BASE}
@@ -127,7 +128,7 @@ def build_all(
     shutil.copy(LAUNCHER, context / "secantus_launcher.py")
     say(f"{APP}: docker build (legacy builder)")
     try:
-        _run(["docker", "build", "--quiet", "--file", str(DOCKERFILE), "--build-arg",
+        _run(["docker", "build", "--quiet", "--force-rm", "--file", str(DOCKERFILE), "--build-arg",
               f"BASE={BASE}", "--tag", _app_tag(key), str(context)],
              timeout=1800, env={"DOCKER_BUILDKIT": "0"})  # fmt: skip
     finally:
@@ -137,13 +138,14 @@ def build_all(
 
 
 def _base(work_dir: Path, mirror: str, force: bool, say: Any) -> Step:
-    key = _digest([SUITE, *PACKAGES, *ENTRYPOINTS.values()])
+    key = _digest([SUITE, *PACKAGES, *ENTRYPOINTS.values(), f"root mode {ROOT_MODE:o}"])
     if not force and image_label(BASE) == key:
         return Step(BASE, key, False, 0.0)
     if shutil.which("debootstrap") is None:
         raise ComponentError("images", "debootstrap is not installed (apt-get install debootstrap)")
     began = time.monotonic()
     rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=work_dir))
+    rootfs.chmod(ROOT_MODE)  # mkdtemp's 0700 would become the image's `/`: only root gets in
     try:
         say(f"{BASE}: debootstrap --variant=minbase {SUITE} ({mirror})")
         _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
@@ -204,12 +206,15 @@ def _remove_rootfs(rootfs: Path) -> None:
 
 
 def _project_inputs() -> list[str]:
-    """What the app image is made of: packaging files, the source it installs, the launcher."""
+    """What the app image runs: packaging files, the API's source, the SecantusDB launcher (the
+    project's wheel holds ``harness`` too, which no container runs: a change there rebuilds
+    nothing)."""
     files = [ROOT / "pyproject.toml", LAUNCHER, *sorted(ROOT.glob("*.lock"))]
-    for package in ("reference_api", "harness"):
-        files += sorted(
-            p for p in (ROOT / package).rglob("*") if p.is_file() and "__pycache__" not in p.parts
-        )
+    files += sorted(
+        p
+        for p in (ROOT / "reference_api").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
     return [f"{p.relative_to(ROOT)}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in files]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from harness.errors import ComponentError
 from harness.stack import ComposeStack, StackConfig
-from harness.stack.compose import COMPOSE_FILE, parse_ps
+from harness.stack.compose import COMPOSE_FILE, container_number, parse_ps
 
 PS_ROWS = [
     {
@@ -251,3 +251,15 @@ def test_an_engine_that_refuses_is_one_line(
         ComposeStack(StackConfig(backend="compose", work_dir=tmp_path / "w")).up()
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "w" / "compose.env").exists()
+
+
+def test_compose_2_40_rows_number_replicas_by_their_label() -> None:
+    row = {
+        "Service": "api",
+        "Name": "p-api-3",
+        "Labels": "com.docker.compose.project.config_files=/a.yaml,/b.yaml,"
+        "com.docker.compose.container-number=2,com.docker.compose.service=api",
+    }
+    assert container_number(row) == 2
+    assert container_number({"Name": "p-api-3"}) == 3
+    assert container_number({"Number": 4, "Name": "p-api-3"}) == 4
