@@ -73,23 +73,28 @@ class ComposeStack:
         self._write_env_file()
         build = () if self.offline else ("--build",)
         try:
-            self._compose(
+            done = self._compose(
                 "up", "-d", "--wait", *build, "--scale", f"api={self.config.replicas}",
                 timeout=UP_TIMEOUT,
             )  # fmt: skip
-            self._check_running()
+            self._check_running(done.stderr + done.stdout)
         except BaseException:
             self.down()
             raise
         return self
 
-    def _check_running(self) -> None:
+    def _check_running(self, said: str) -> None:
         """``up --wait`` has said yes; every container must be running (compose 2.40 on engine
         20.10 can report success for one that failed to start). One line names the first that
         is not, with the end of its log."""
         rows = parse_ps(self._compose("ps", "--all", "--format", "json").stdout)
         if not rows:
-            raise ComponentError("docker", "compose up started no container")
+            raise ComponentError(
+                "docker",
+                "compose up started no container (another stack of this compose file up? its "
+                "network's subnet is fixed)",
+                said,
+            )
         for row in rows:
             if str(row.get("State", "")) != "running":
                 status = self._status(row)

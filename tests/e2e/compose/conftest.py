@@ -53,7 +53,7 @@ def compose_config(tmp: Path, replicas: int, **kwargs: object) -> StackConfig:
         images="offline",
         work_dir=tmp,
         compose_project=f"primo-test-{uuid.uuid4().hex[:8]}",
-        env={"RATE_LIMIT_MAX": "100000000", "LOG_LEVEL": "WARNING"},
+        env={"RATE_LIMIT_MAX": "100000000", "LOG_LEVEL": "WARNING", "DRAIN_SECONDS": "0"},
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -12,7 +11,6 @@ import httpx
 import pytest
 
 from harness.stack.compose import ComposeStack
-from harness.stack.config import StackConfig
 from harness.stack.resources import ResourceSampler
 
 pytestmark = pytest.mark.slow
@@ -82,23 +80,3 @@ def test_a_killed_replica_costs_no_get(stack3: ComposeStack) -> None:
     stack3.start("api-2")
     assert failures == []
     assert {c.name: c.healthy for c in stack3.components()}["api-2"]
-
-
-def test_replica_count_changes_between_phases_and_down_leaves_nothing(
-    offline_images: None,
-    tmp_path: Path,
-    make_config: Callable[..., StackConfig],
-    project_leftovers: Callable[[str], list[str]],
-) -> None:
-    for replicas in (1, 2):
-        stack = ComposeStack(make_config(tmp_path / f"r{replicas}", replicas))
-        project = stack.config.compose_project
-        try:
-            stack.up()
-            api = [c for c in stack.components() if c.name.startswith("api-")]
-            assert len(api) == replicas
-            assert all(c.healthy for c in api)
-            assert httpx.get(f"{stack.url}/health", timeout=10).status_code == 200
-        finally:
-            stack.down()
-        assert project_leftovers(project) == []
