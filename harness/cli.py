@@ -30,6 +30,7 @@ _COMMANDS = {
     "history": "harness.history.cli",
     "trend": "harness.history.cli",
     "compare": "harness.gate.compare",
+    "images": "harness.stack.images",
 }
 
 

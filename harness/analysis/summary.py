@@ -103,6 +103,7 @@ class PhaseSummary:
     steady_states: list[SteadyState] = field(default_factory=list)  # MSER-5 per window
     compliance: Compliance | None = None  # share of 1-s bins within the SLO (None: no limits)
     insights: list[Insight] = field(default_factory=list)  # docs/insights.md
+    cpus_per_replica: float | None = None  # each replica's CPU cap; None: none
 
     @property
     def valid(self) -> bool:
@@ -219,6 +220,7 @@ def summarise_phase(phase: PhaseData) -> PhaseSummary:
         cache=phase.cache,
         lb=str(topology.get("lb") or "?"),
         balancer=str(topology.get("balancer") or "?"),
+        cpus_per_replica=topology.get("cpus_per_replica"),
         status=str(phase.manifest.get("status") or "?"),
         target_rate=phase.target_rate,
         window_start_s=min((w.start_s for w in phase.windows), default=math.nan),

@@ -52,6 +52,9 @@ class Stack(Model):
     replicas: list[Annotated[int, Field(ge=1, le=64)]] = Field(default=[1], min_length=1)
     cache: list[bool] = Field(default=[True], min_length=1)
     lb: Balancer = "auto"
+    # Cores each API replica may use (compose `cpus:`, a cgroup's cpu.max locally): replicas
+    # that share a small host's cores cannot show scaling; capped ones can. None: no cap.
+    cpus_per_replica: float | None = Field(default=None, gt=0, le=64)
 
 
 class Data(Model):

@@ -62,7 +62,7 @@ def _phase_row(s: PhaseSummary) -> list[str]:
     return [
         s.run,
         s.phase,
-        str(s.replicas),
+        str(s.replicas) + (f" × {s.cpus_per_replica:g} cpu" if s.cpus_per_replica else ""),
         "on" if s.cache else "off",
         s.balancer,
         fmt(s.achieved_rps, 1),

@@ -121,6 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         services=Services(args.mongodb_uri, args.redis_url) if target is None else None,
         workers=workers,
         seed=args.seed or target is None,
+        cpus_per_replica=args.cpus_per_replica,
     )
     try:
         runner.run(phases, argv=sys.argv)
@@ -150,6 +151,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache", help=f"on, off or on,off (default: the scenario's{sweep})")
     parser.add_argument("--backend", choices=BACKENDS, default="local")
+    parser.add_argument(
+        "--cpus-per-replica",
+        type=float,
+        metavar="CORES",
+        help="cap each API replica at this many cores (default: the scenario's [stack])",
+    )
     parser.add_argument("--lb", choices=BALANCERS, default=None, help=f"balancer{sweep}")
     parser.add_argument(
         "--processes", type=int, default=1, help="Locust generator processes (default 1)"

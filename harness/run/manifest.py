@@ -46,6 +46,8 @@ class Topology:
     indexes: bool = True  # the strategy's secondary indexes (MONGODB_INDEXES)
     compression: bool = True  # the API's gzip (COMPRESSION)
     env: dict[str, str] = field(default_factory=dict)  # the API's settings, secrets redacted
+    cpus_per_replica: float | None = None  # each replica's CPU cap (compose cpus:, a cgroup)
+    images: dict[str, str] = field(default_factory=dict)  # compose: component -> image@id
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from harness.run.seed import seed
 from harness.run.target import ExternalTarget
 from harness.run.workers import Workers, add_worker_rows
 from harness.stack import ComponentStatus, Stack, StackConfig, open_stack
+from harness.stack.backends import stack_images
 
 Loaded = Stack | ExternalTarget  # what a phase loads: a stack it started, or a running service
 
@@ -191,6 +192,7 @@ class Runner:
         services: Services | None = None,
         workers: Workers | None = None,
         seed: bool = True,
+        cpus_per_replica: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.scenario_path = scenario_path
@@ -203,6 +205,7 @@ class Runner:
         self.services = services or Services()  # --mongodb-uri/--redis-url of a local stack
         self.workers = workers  # --expect-workers: the generators run elsewhere
         self.seed = seed  # an external target is only seeded when asked (--seed)
+        self.cpus_per_replica = cpus_per_replica or scenario.stack.cpus_per_replica
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self, phases: Sequence[Phase], argv: Sequence[str] = ()) -> list[PhaseResult]:
@@ -262,6 +265,7 @@ class Runner:
                 indexes=phase.indexes,
                 compression=phase.compression,
                 env=redacted(self._api_env(phase)),
+                cpus_per_replica=self.cpus_per_replica,
             ),
             target_rate=self.scenario.target_rate,
             load=LoadInfo(self.scenario.load.model, self.processes),
@@ -293,7 +297,9 @@ class Runner:
         """Stack up, seed, Locust, audit; the stack goes down on the way out, whatever happens."""
         with self._open(phase, config) as stack:
             components = stack.components()
-            manifest.topology = replace(manifest.topology, balancer=stack.balancer)
+            manifest.topology = replace(
+                manifest.topology, balancer=stack.balancer, images=stack_images(stack)
+            )
             manifest.components = [c.name for c in components]
             manifest.write(result.directory)
             manifest.data, seeded = self._seed(phase, stack)
@@ -393,6 +399,7 @@ class Runner:
             # An external database gets a fresh database name per phase: no phase inherits data.
             mongodb_uri=self.services.phase_mongodb_uri(self.out.name, phase.name),
             redis_url=self.services.redis_url,
+            cpus_per_replica=self.cpus_per_replica,
         )
 
     def _seed(self, phase: Phase, stack: Loaded) -> tuple[SeedInfo, frozenset[ObjectId]]:

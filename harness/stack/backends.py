@@ -52,3 +52,10 @@ def open_stack(config: StackConfig) -> Stack:
     from harness.stack.local import LocalStack
 
     return LocalStack(config)
+
+
+def stack_images(stack: object) -> dict[str, str]:
+    """``{component: "image@sha256:..."}`` of a compose stack, for the manifest; local: none."""
+    from harness.stack.compose import ComposeStack
+
+    return stack.images() if isinstance(stack, ComposeStack) else {}

@@ -49,6 +49,19 @@ def register(sub: Any) -> None:
     up.add_argument("--port", type=int, help="port of the stack's URL (default: a free one)")
     up.add_argument("--backend", choices=("local", "compose"), default="local")
     up.add_argument(
+        "--cpus-per-replica",
+        type=float,
+        metavar="CORES",
+        help="cap each API replica at this many cores (compose cpus:, a cgroup locally)",
+    )
+    up.add_argument(
+        "--images",
+        choices=("auto", "official", "offline"),
+        default="auto",
+        help="compose: the official images, or the stand-ins of `capacity images build` "
+        "(auto: those when an official image is missing)",
+    )
+    up.add_argument(
         "--scenario",
         metavar="NAME",
         help="give every replica the API settings `capacity run NAME` gives them: the rate "
@@ -149,6 +162,8 @@ def stack_config(args: argparse.Namespace, work_dir: Path) -> StackConfig:
         env={**env, **_parse_env(args.env)},
         lb_rate_limit=args.lb_rate_limit,
         app=args.app,
+        cpus_per_replica=args.cpus_per_replica,
+        images=args.images,
     )
 
 

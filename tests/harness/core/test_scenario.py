@@ -273,3 +273,11 @@ def test_a_replica_fault_limited_to_phases_that_have_it_is_accepted(tmp_path: Pa
     text = WITH_FAULT.format(more="replicas = [2, 3]\n").replace('"db"', '"api-2"')
 
     assert load_scenario(write(tmp_path, text)).faults[0].target == "api-2"
+
+
+def test_the_scaling_scenario_caps_each_of_four_replica_counts() -> None:
+    from harness.core.scenario import load_scenario
+
+    stack = load_scenario("scaling").stack
+    assert stack.replicas == [1, 2, 3, 4]
+    assert stack.cpus_per_replica == 0.4

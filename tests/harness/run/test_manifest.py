@@ -53,7 +53,8 @@ def test_a_starting_phase_writes_only_what_is_known(tmp_path: Path) -> None:
     assert written["finished"] is None
     assert written["topology"] == {
         "replicas": 2, "cache": True, "lb": "auto", "backend": "local", "balancer": None,
-        "indexes": True, "compression": True, "env": {},
+        "indexes": True, "compression": True, "env": {}, "cpus_per_replica": None,
+        "images": {},
     }  # fmt: skip
     assert written["load"] == {"model": "closed", "processes": 1}
     assert set(written["host"]) == {"cores", "memory_bytes", "platform", "machine"}

@@ -15,7 +15,7 @@ import pytest
 
 from harness.errors import ComponentError
 from harness.stack import ComposeStack, StackConfig
-from harness.stack.compose import COMPOSE_FILE, parse_ps
+from harness.stack.compose import COMPOSE_FILE, container_number, parse_ps
 
 PS_ROWS = [
     {
@@ -86,7 +86,10 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def calls(record: Path) -> list[list[str]]:
-    return [json.loads(line) for line in record.read_text().splitlines()]
+    """What the stack ran, without ``--images auto``'s look for the official images (the
+    stand-in has them all: the official set runs)."""
+    made = [json.loads(line) for line in record.read_text().splitlines()]
+    return [argv for argv in made if argv[:2] != ["image", "inspect"]]
 
 
 def compose_prefix(stack: ComposeStack) -> list[str]:
@@ -235,3 +238,28 @@ def test_ps_output_is_read_in_both_of_its_formats() -> None:
     assert parse_ps("\n".join(json.dumps(r) for r in rows)) == rows  # compose 2.21+
     assert parse_ps(json.dumps(rows)) == rows  # older compose
     assert parse_ps("") == []
+
+
+def test_an_engine_that_refuses_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real client, pointed at a socket nobody listens on: what `capacity up` prints."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client on PATH")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nobody.sock")
+    with pytest.raises(ComponentError, match=r"^docker: no Docker engine answers") as caught:
+        ComposeStack(StackConfig(backend="compose", work_dir=tmp_path / "w")).up()
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "w" / "compose.env").exists()
+
+
+def test_compose_2_40_rows_number_replicas_by_their_label() -> None:
+    row = {
+        "Service": "api",
+        "Name": "p-api-3",
+        "Labels": "com.docker.compose.project.config_files=/a.yaml,/b.yaml,"
+        "com.docker.compose.container-number=2,com.docker.compose.service=api",
+    }
+    assert container_number(row) == 2
+    assert container_number({"Name": "p-api-3"}) == 3
+    assert container_number({"Number": 4, "Name": "p-api-3"}) == 4

@@ -40,7 +40,7 @@ def test_mongodb_is_a_single_node_replica_set_initiated_by_its_healthcheck(
     mongo = services["mongodb"]
     check = " ".join(mongo["healthcheck"]["test"])
 
-    assert mongo["image"] == "mongo:7"
+    assert mongo["image"] == "${CAPACITY_DB_IMAGE:-mongo:7}"  # the official image by default
     assert mongo["command"][:2] == ["--replSet", "rs0"]
     for part in ("mongosh", "rs.status()", "rs.initiate("):
         assert part in check
@@ -96,7 +96,8 @@ def test_nginx_fronts_the_api_with_the_rendered_config(services: dict[str, Any])
     )
     assert any(str(p).startswith("127.0.0.1:") for p in nginx["ports"])
     # `resolve` in an upstream needs nginx 1.27.3 or later
-    major, minor = (int(x) for x in nginx["image"].split(":")[1].split("-")[0].split(".")[:2])
+    official = nginx["image"].split(":-")[1].rstrip("}")  # ${CAPACITY_NGINX_IMAGE:-nginx:1.28-...}
+    major, minor = (int(x) for x in official.split(":")[1].split("-")[0].split(".")[:2])
     assert (major, minor) >= (1, 28)
 
 
