@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the demo scenario on the embedded stack and print where the report is
 	$(BIN)/capacity demo
 
-test: $(STAMP)  ## the whole test suite (starts its own MongoDB-wire server, Redis, uvicorn and nginx; a missing one fails it)
-	$(BIN)/python -m pytest --require-real
+test: $(STAMP)  ## the whole test suite (starts its own MongoDB-wire server, Redis, uvicorn and nginx)
+	@# nginx and redis-server: installed when this machine can, and then required (a missing
+	@# one fails the run with one line); where they cannot be had, their tests skip, counted.
+	if sh .ci/real-parts; then $(BIN)/python -m pytest --require-real; else $(BIN)/python -m pytest; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
