@@ -5,10 +5,12 @@ taken from Locust's rounded CSV columns; Locust's CSVs only cross-check the requ
 failures.
 
 Memory: the samples are held once, as the columns of ``PhaseData.requests`` in compact dtypes (the
-four times and latencies in one float64 block, the endpoint a categorical, status ``uint16``, ok
-``bool``, worker ``uint8``: 37 bytes a request, no Python object per request), in start-time
-order. ``PhaseData.samples`` shares those columns (:class:`~harness.core.samples.SampleColumns`,
-times from the run start) for ``harness.core.slo`` and ``harness.core.stability``.
+start time and both latencies in one float64 block, the endpoint a categorical, status
+``uint16``, ok ``bool``, worker ``uint8``, and ``late``, a ``bool`` for the intended start: 30
+bytes a request, no Python object per request), in start-time order, filled from the files a
+chunk at a time (:class:`~harness.core.samples.SortedReader`). ``PhaseData.samples`` shares those
+columns (:class:`~harness.core.samples.SampleColumns`, times from the run start) for
+``harness.core.slo`` and ``harness.core.stability``.
 """
 
 from __future__ import annotations
