@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.analysis.load import LATENCY, PhaseData
-from harness.analysis.steady import bin_percentile
+from harness.analysis.steady import binned_percentile
+from harness.core.samples import bin_counts, count_below, row_chunks
 
 BIN_S = 1.0
 
@@ -31,6 +32,26 @@ class Compliance:
     both_share: float | None  # within every limit that is set
 
 
+def _bin_counts(
+    start: np.ndarray, service: np.ndarray, ok: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin: requests started, failures among them, and whether any request was in flight
+    at some point of it (started before its end, ended after its start). Exact counts, a chunk
+    of rows at a time."""
+    bins = edges.size - 1
+    started, failed = np.zeros(bins, dtype=np.int64), np.zeros(bins, dtype=np.int64)
+    before_end, ended_before = np.zeros(bins, dtype=np.int64), np.zeros(bins, dtype=np.int64)
+    for rows in row_chunks(start.size):
+        t = start[rows]
+        end = t + service[rows] / 1000.0
+        started += bin_counts(t, edges)
+        failed += bin_counts(t[~ok[rows]], edges)
+        before_end += count_below(t, edges[1:])
+        ended_before += count_below(end, edges[:-1], inclusive=True)
+    busy = (started > 0) | (before_end - ended_before > 0)
+    return started, failed, busy
+
+
 def compliance(phase: PhaseData) -> Compliance | None:
     """None without a scenario (no limits) or without a steady window."""
     slo = phase.scenario.slo if phase.scenario is not None else None
@@ -38,7 +59,7 @@ def compliance(phase: PhaseData) -> Compliance | None:
         return None
     req = phase.requests
     start = req["t"].to_numpy(dtype=np.float64)
-    end = start + req["latency_ms"].to_numpy(dtype=np.float64) / 1000.0
+    service = req["latency_ms"].to_numpy(dtype=np.float64)
     ok = req["ok"].to_numpy(dtype=bool)
     latency = req[LATENCY].to_numpy(dtype=np.float64)
     met_p95, met_err, judged = [], [], []
@@ -46,13 +67,8 @@ def compliance(phase: PhaseData) -> Compliance | None:
         edges = w.start_s + BIN_S * np.arange(int(w.duration_s // BIN_S) + 1, dtype=np.float64)
         if edges.size < 2:
             continue
-        started = np.histogram(start, bins=edges)[0]
-        failed = np.histogram(start[~ok], bins=edges)[0]
-        # in flight at some point of the bin: started before its end, ended after its start
-        before_end = np.searchsorted(np.sort(start), edges[1:], side="left")
-        ended_before = np.searchsorted(np.sort(end), edges[:-1], side="right")
-        busy = (started > 0) | (before_end - ended_before > 0)
-        p95 = bin_percentile(start[ok], latency[ok], edges, 95.0)
+        started, failed, busy = _bin_counts(start, service, ok, edges)
+        p95 = binned_percentile(start, ok, latency, edges, 95.0)
         limit = slo.p95_ms if slo.p95_ms is not None else math.inf
         met_p95.append(np.isfinite(p95) & (p95 <= limit))
         rate = np.divide(failed, started, out=np.ones(started.size), where=started > 0)

@@ -21,6 +21,7 @@ from harness.analysis.costs import cost_table
 from harness.analysis.recovery import cache_marks
 from harness.analysis.stability import faulted_component, idle_component
 from harness.core.checks import RATE_LIMITED_SHARE
+from harness.core.samples import bin_counts, count_below, row_chunks
 from harness.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -93,15 +94,28 @@ def _seconds(phase: PhaseData, a: float, b: float) -> tuple[npt.NDArray[np.float
     middle, requests started and failures among them."""
     req = phase.requests
     edges = a + np.arange(int(b - a) + 1, dtype=np.float64)
-    start = req["t"].to_numpy(dtype=np.float64)
-    end = start + req["latency_ms"].to_numpy(dtype=np.float64) / 1000.0
-    ok = req["ok"].to_numpy(dtype=bool)
-    done = np.histogram(end[ok], bins=edges)[0].astype(np.float64)
+    t = req["t"].to_numpy(dtype=np.float64)
+    service = req["latency_ms"].to_numpy(dtype=np.float64)
+    ok_all = req["ok"].to_numpy(dtype=bool)
     mid = edges[:-1] + 0.5
-    flight = np.searchsorted(np.sort(start), mid) - np.searchsorted(np.sort(end), mid)
-    started = np.histogram(start, bins=edges)[0].astype(np.float64)
-    failed = np.histogram(start[~ok], bins=edges)[0].astype(np.float64)
-    return edges, done, flight.astype(np.float64), started, failed
+    bins = edges.size - 1
+    done, flight = np.zeros(bins, dtype=np.int64), np.zeros(bins, dtype=np.int64)
+    started, failed = np.zeros(bins, dtype=np.int64), np.zeros(bins, dtype=np.int64)
+    for rows in row_chunks(t.size):  # exact counts, a chunk of rows at a time
+        start = t[rows]
+        end = start + service[rows] / 1000.0
+        ok = ok_all[rows]
+        done += bin_counts(end[ok], edges)
+        flight += count_below(start, mid) - count_below(end, mid)
+        started += bin_counts(start, edges)
+        failed += bin_counts(start[~ok], edges)
+    return (
+        edges,
+        done.astype(np.float64),
+        flight.astype(np.float64),
+        started.astype(np.float64),
+        failed.astype(np.float64),
+    )
 
 
 def _throughput_limit(phase: PhaseData) -> list[Insight]:

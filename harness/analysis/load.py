@@ -5,10 +5,12 @@ taken from Locust's rounded CSV columns; Locust's CSVs only cross-check the requ
 failures.
 
 Memory: the samples are held once, as the columns of ``PhaseData.requests`` in compact dtypes (the
-four times and latencies in one float64 block, the endpoint a categorical, status ``uint16``, ok
-``bool``, worker ``uint8``: 37 bytes a request, no Python object per request), in start-time
-order. ``PhaseData.samples`` shares those columns (:class:`~harness.core.samples.SampleColumns`,
-times from the run start) for ``harness.core.slo`` and ``harness.core.stability``.
+start time and both latencies in one float64 block, the endpoint a categorical, status
+``uint16``, ok ``bool``, worker ``uint8``, and ``late``, a ``bool`` for the intended start: 30
+bytes a request, no Python object per request), in start-time order, filled from the files a
+chunk at a time (:class:`~harness.core.samples.SortedReader`). ``PhaseData.samples`` shares those
+columns (:class:`~harness.core.samples.SampleColumns`, times from the run start) for
+``harness.core.slo`` and ``harness.core.stability``.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ import pandas as pd
 from harness.analysis.cpu import component_group
 from harness.analysis.steady import SteadyState, assess, validated
 from harness.analysis.windows import Window, started_in, steady_windows
+from harness.core import slo
 from harness.core.layout import MANIFEST, RESOURCES
 from harness.core.samples import (
     SAMPLE_DTYPE,
     SampleColumns,
     Samples,
+    SortedReader,
     percentile,
-    read_columns,
 )
 from harness.errors import BadInputError
 
@@ -56,7 +59,7 @@ class PhaseData:
     name: str
     path: Path
     manifest: dict[str, Any]
-    # t, intended_t, latency_ms, co_latency_ms, endpoint, status, ok, worker; ordered by t
+    # t, latency_ms, co_latency_ms, endpoint, status, ok, worker, late; ordered by t
     requests: pd.DataFrame
     resources: pd.DataFrame  # t, component, group, cpu_percent, rss_bytes
     windows: list[Window]
@@ -179,15 +182,15 @@ def load_phase(path: Path, run: str | None = None) -> PhaseData:
     # empty, so the report and the gate can say it is INVALID; a complete one must have both.
     complete = str(manifest.get("status") or "complete") == "complete"
     try:
-        columns, meta = read_columns(path / "samples", SAMPLE_DTYPE.names or ())
+        reader: SortedReader | None = SortedReader(path / "samples")
     except BadInputError:
         if complete:
             raise
-        columns = {name: np.empty(0, dtype=SAMPLE_DTYPE[name]) for name in SAMPLE_DTYPE.names or ()}
-        meta = {}
-    run_start = _run_start(meta, manifest, columns["ts"])
-    requests = _requests(columns, list(meta.get("endpoints", [])), run_start)
-    del columns
+        reader = None
+    meta = reader.meta if reader is not None else {}
+    run_start = _run_start(meta, manifest, reader.first_ts if reader is not None else None)
+    requests = _requests(reader, list(meta.get("endpoints", [])), run_start)
+    del reader
     samples = _samples_view(requests, meta)
     if complete or (path / RESOURCES).is_file():
         raw = read_csv(path / RESOURCES, RESOURCE_COLUMNS)
@@ -230,42 +233,43 @@ def load_run(run_dir: Path) -> list[PhaseData]:
     return phases
 
 
-FLOAT_COLUMNS = {"t": "ts", "intended_t": "intended", "latency_ms": "latency_ms",
-                 "co_latency_ms": "co_latency_ms"}  # fmt: skip
+FLOAT_COLUMNS = ("t", "latency_ms", "co_latency_ms")
 
 
-def _requests(
-    columns: dict[str, np.ndarray], endpoints: list[str], run_start: float
-) -> pd.DataFrame:
-    """The tidy requests frame from the samples' columns, emptying ``columns`` as it goes so
-    that no column is held twice for longer than it takes to copy it."""
-    n = int(columns["ts"].shape[0])
-    floats = np.empty((len(FLOAT_COLUMNS), n), dtype=np.float64)
-    for row, (name, column) in enumerate(FLOAT_COLUMNS.items()):
-        source = columns.pop(column)
-        if name in ("t", "intended_t"):
-            np.subtract(source, run_start, out=floats[row])
-        else:
-            floats[row] = source
-        del source
-    frame = pd.DataFrame(floats.T, columns=list(FLOAT_COLUMNS), copy=False)
-    frame["endpoint"] = _endpoint_column(columns.pop("endpoint"), endpoints)
-    frame["status"] = columns.pop("status")
-    frame["ok"] = columns.pop("ok").astype(bool)
-    frame["worker"] = columns.pop("worker")
-    return frame
-
-
-def _endpoint_column(codes: np.ndarray, endpoints: list[str]) -> pd.Categorical[str]:
-    """Endpoint names as a categorical whose categories are sorted (grouping by it orders rows
-    as grouping the names would); an index past the names table reads ``?``."""
+def _requests(reader: SortedReader | None, endpoints: list[str], run_start: float) -> pd.DataFrame:
+    """The tidy requests frame, in start-time order, filled chunk by chunk straight into its
+    columns (the files are never held whole). The intended start is kept only as ``late``:
+    whether the request started more than ``slo.LATE_THRESHOLD_MS`` after it."""
+    n = reader.count if reader is not None else 0
     table = [*endpoints, "?"]
-    index = np.minimum(codes, len(endpoints))
-    names = sorted({table[i] for i in np.unique(index).tolist()})
+    present = reader.endpoint_codes if reader is not None else []
+    names = sorted({table[min(int(i), len(endpoints))] for i in present})
     position = {name: code for code, name in enumerate(names)}
-    lookup = np.asarray([position.get(name, -1) for name in table], dtype=np.int16)
-    mapped: npt.NDArray[np.int16] = lookup[index]
-    return pd.Categorical.from_codes(mapped, categories=pd.Index(names, dtype=str))
+    code_type = np.int8 if len(names) < 127 else np.int16
+    lookup = np.asarray([position.get(name, -1) for name in table], dtype=code_type)
+    floats = np.empty((len(FLOAT_COLUMNS), n), dtype=np.float64)
+    codes: npt.NDArray[np.integer[Any]] = np.empty(n, dtype=code_type)
+    status = np.empty(n, dtype=SAMPLE_DTYPE["status"])
+    ok = np.empty(n, dtype=bool)
+    worker = np.empty(n, dtype=SAMPLE_DTYPE["worker"])
+    late = np.empty(n, dtype=bool)
+    for chunk, rows in reader.chunks() if reader is not None else ():
+        t = chunk["ts"] - run_start
+        floats[0, rows] = t
+        floats[1, rows] = chunk["latency_ms"]
+        floats[2, rows] = chunk["co_latency_ms"]
+        late[rows] = (t - (chunk["intended"] - run_start)) * 1000.0 > slo.LATE_THRESHOLD_MS
+        codes[rows] = lookup[np.minimum(chunk["endpoint"], len(endpoints))]
+        status[rows] = chunk["status"]
+        ok[rows] = chunk["ok"].astype(bool)
+        worker[rows] = chunk["worker"]
+    frame = pd.DataFrame(floats.T, columns=list(FLOAT_COLUMNS), copy=False)
+    frame["endpoint"] = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=str))
+    frame["status"] = status
+    frame["ok"] = ok
+    frame["worker"] = worker
+    frame["late"] = late
+    return frame
 
 
 def _samples_view(requests: pd.DataFrame, meta: dict[str, Any]) -> Samples:
@@ -274,19 +278,19 @@ def _samples_view(requests: pd.DataFrame, meta: dict[str, Any]) -> Samples:
     columns = SampleColumns(
         {
             "ts": requests["t"].to_numpy(),
-            "intended": requests["intended_t"].to_numpy(),
             "latency_ms": requests["latency_ms"].to_numpy(),
             "co_latency_ms": requests["co_latency_ms"].to_numpy(),
             "endpoint": endpoint.codes.to_numpy(),
             "status": requests["status"].to_numpy(),
             "ok": requests["ok"].to_numpy(),
             "worker": requests["worker"].to_numpy(),
+            "late": requests["late"].to_numpy(),
         }
     )
     return Samples(columns, [str(c) for c in endpoint.categories], meta)
 
 
-def _run_start(meta: dict[str, Any], manifest: dict[str, Any], ts: np.ndarray) -> float:
+def _run_start(meta: dict[str, Any], manifest: dict[str, Any], first: float | None) -> float:
     value = meta.get("run_start")
     if isinstance(value, int | float) and value > 0:
         return float(value)
@@ -298,7 +302,7 @@ def _run_start(meta: dict[str, Any], manifest: dict[str, Any], ts: np.ndarray) -
             return pd.Timestamp(started).timestamp()
         except ValueError:
             pass
-    return float(ts.min()) if ts.size else 0.0
+    return first if first is not None else 0.0
 
 
 def _tidy_resources(frame: pd.DataFrame, run_start: float, path: Path) -> pd.DataFrame:
@@ -342,7 +346,14 @@ def _read_locust(path: Path) -> tuple[int | None, pd.DataFrame | None]:
     return total, failures
 
 
-def latency_percentiles(latency: pd.Series | np.ndarray) -> tuple[float, float, float]:
-    """p50, p95, p99 by ``harness.core.samples.percentile`` (the verdict's definition)."""
+def latency_percentiles(
+    latency: pd.Series | np.ndarray, *, scratch: bool = False
+) -> tuple[float, float, float]:
+    """p50, p95, p99 by ``harness.core.samples.percentile`` (the verdict's definition).
+    ``scratch``: ``latency`` is the caller's own copy, which may be reordered in place."""
     arr = np.asarray(latency, dtype=np.float64)
-    return percentile(arr, 50), percentile(arr, 95), percentile(arr, 99)
+    return (
+        percentile(arr, 50, scratch=scratch),
+        percentile(arr, 95, scratch=scratch),
+        percentile(arr, 99, scratch=scratch),
+    )

@@ -11,6 +11,7 @@ import pandas as pd
 from harness.analysis.cpu import SERVICE_GROUPS, component_group, without_worker_share
 from harness.analysis.load import LATENCY, PhaseData, latency_percentiles
 from harness.analysis.windows import Window, in_windows
+from harness.core.samples import row_chunks
 
 BLOCK_S = 5.0  # block length for noise estimates (gates) and time series
 
@@ -33,20 +34,32 @@ def request_series(phase: PhaseData, bin_s: float) -> pd.DataFrame:
         return pd.DataFrame(columns=SERIES_COLUMNS)
     t = req["t"].to_numpy()
     ok = req["ok"].to_numpy()
-    started = np.floor(t / bin_s).astype(np.int64)
-    answered = np.floor((t[ok] + req["latency_ms"].to_numpy()[ok] / 1000.0) / bin_s)
-    first, last = int(started.min()), int(max(started.max(), answered.max(initial=0)))
+    if t.size > 1 and not bool(np.all(t[1:] >= t[:-1])):
+        order = np.argsort(t, kind="stable")  # in start-time order, as loaded
+        t, ok = t[order], ok[order]
+        service, latency = req["latency_ms"].to_numpy()[order], req[LATENCY].to_numpy()[order]
+    else:
+        service, latency = req["latency_ms"].to_numpy(), req[LATENCY].to_numpy()
+    first, last = _bin_range(t, ok, service, bin_s)
     n = last - first + 1
-    count = np.bincount(started - first, minlength=n)
-    failed = np.bincount(started[~ok] - first, minlength=n)
-    delivered = np.bincount(answered.astype(np.int64) - first, minlength=n)
-    ok_started, latency = _in_start_order(started[ok], req[LATENCY].to_numpy()[ok])
-    edges = np.searchsorted(ok_started, np.arange(first, last + 2), side="left")
-    rows = []
+    count, failed, delivered = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    # the first row of each bin (started at or after its start): bins are stretches of rows
+    edges = np.zeros(n + 1, dtype=np.int64)
+    bounds = np.arange(first, last + 2)
+    for rows in row_chunks(t.size):  # exact counts, a chunk of rows at a time
+        started = np.floor(t[rows] / bin_s).astype(np.int64)
+        part = ok[rows]
+        answered = np.floor((t[rows][part] + service[rows][part] / 1000.0) / bin_s)
+        count += np.bincount(started - first, minlength=n)
+        failed += np.bincount(started[~part] - first, minlength=n)
+        delivered += np.bincount(answered.astype(np.int64) - first, minlength=n)
+        edges += np.searchsorted(started, bounds, side="left")
+    rows_out = []
     for i in range(n):
-        p50, p95, p99 = latency_percentiles(latency[edges[i] : edges[i + 1]])
+        a, b = int(edges[i]), int(edges[i + 1])
+        p50, p95, p99 = latency_percentiles(latency[a:b][ok[a:b]], scratch=True)
         total = int(count[i])
-        rows.append(
+        rows_out.append(
             {
                 "t": float(first + i) * bin_s,
                 "rps": total / bin_s,
@@ -57,17 +70,25 @@ def request_series(phase: PhaseData, bin_s: float) -> pd.DataFrame:
                 "p99_ms": p99,
             }
         )
-    return pd.DataFrame(rows, columns=SERIES_COLUMNS)
+    return pd.DataFrame(rows_out, columns=SERIES_COLUMNS)
 
 
-def _in_start_order(
-    started: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """``started`` sorted and ``values`` with it (already so when loaded from disk)."""
-    if started.size < 2 or bool(np.all(started[1:] >= started[:-1])):
-        return started, values
-    order = np.argsort(started, kind="stable")
-    return started[order], values[order]
+def _bin_range(
+    t: npt.NDArray[np.float64],
+    ok: npt.NDArray[np.bool_],
+    service: npt.NDArray[np.float64],
+    bin_s: float,
+) -> tuple[int, int]:
+    """The first bin a request started in, and the last one a request started or (success)
+    was answered in."""
+    first, last, answered = math.inf, -math.inf, 0.0
+    for rows in row_chunks(t.size):
+        started = np.floor(t[rows] / bin_s)
+        part = ok[rows]
+        done = np.floor((t[rows][part] + service[rows][part] / 1000.0) / bin_s)
+        first, last = min(first, float(started.min())), max(last, float(started.max()))
+        answered = max(answered, float(done.max(initial=0)))
+    return int(first), int(max(last, answered))
 
 
 def cpu_series(phase: PhaseData) -> pd.DataFrame:

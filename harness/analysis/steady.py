@@ -37,6 +37,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.windows import Window
+from harness.core import samples
+from harness.core.samples import bin_counts, row_chunks
 
 BATCH = 5  # observations (seconds) per batch: MSER-5
 MIN_BATCHES = 4  # fewer than 20 s of series: too short to judge
@@ -193,13 +195,42 @@ def per_second(
     if seconds <= 0:
         return times, np.empty(0), np.empty(0)
     ok = requests["ok"].to_numpy(dtype=bool)
-    start = requests["t"].to_numpy(dtype=np.float64)[ok]
-    done = start + requests["latency_ms"].to_numpy(dtype=np.float64)[ok] / 1000.0
+    t = requests["t"].to_numpy(dtype=np.float64)
+    service = requests["latency_ms"].to_numpy(dtype=np.float64)
     edges = begin + np.arange(seconds + 1, dtype=np.float64)
-    rate = np.histogram(done, bins=edges)[0].astype(np.float64)
-    raw = bin_percentile(start, requests[latency].to_numpy(dtype=np.float64)[ok], edges, 95.0)
+    counts = np.zeros(seconds, dtype=np.int64)
+    for rows in row_chunks(t.size):  # a chunk of completion times at a time
+        part = ok[rows]
+        counts += bin_counts(t[rows][part] + service[rows][part] / 1000.0, edges)
+    rate = counts.astype(np.float64)
+    raw = binned_percentile(t, ok, requests[latency].to_numpy(dtype=np.float64), edges, 95.0)
     p95 = np.asarray(pd.Series(raw).ffill().bfill(), dtype=np.float64)
     return times, rate, p95
+
+
+def binned_percentile(
+    t: npt.NDArray[np.float64],
+    ok: npt.NDArray[np.bool_],
+    values: npt.NDArray[np.float64],
+    edges: npt.NDArray[np.float64],
+    q: float,
+) -> npt.NDArray[np.float64]:
+    """:func:`bin_percentile` of the ``ok`` rows. With ``t`` in order (as loaded), a few bins
+    at a time: each group of bins is one stretch of rows of about ``ROW_CHUNK``, so the
+    temporaries are a chunk's, not the run's; each bin's value is the same."""
+    if t.size < 2 or not bool(np.all(t[1:] >= t[:-1])):
+        return bin_percentile(t[ok], values[ok], edges, q)
+    rows = np.searchsorted(t, edges, side="left")  # bin k: rows[k]:rows[k + 1]
+    out = np.empty(edges.size - 1, dtype=np.float64)
+    k = 0
+    while k < out.size:
+        stop = max(k + 1, int(np.searchsorted(rows, rows[k] + samples.ROW_CHUNK, side="right")) - 1)
+        stop = min(stop, out.size)
+        part = slice(int(rows[k]), int(rows[stop]))
+        keep = ok[part]
+        out[k:stop] = bin_percentile(t[part][keep], values[part][keep], edges[k : stop + 1], q)
+        k = stop
+    return out
 
 
 def bin_percentile(

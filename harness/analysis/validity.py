@@ -212,8 +212,9 @@ def _trend(phase: PhaseData) -> str:
     if len(first) < 50 or len(second) < 50:
         return ""
     r1, r2 = len(first), len(second)
-    p1 = latency_percentiles(first[first["ok"]][LATENCY])[1]
-    p2 = latency_percentiles(second[second["ok"]][LATENCY])[1]
+    # the successes' latencies only (a copy of one column, not of the frame)
+    p1 = latency_percentiles(first[LATENCY].to_numpy()[first["ok"].to_numpy()], scratch=True)[1]
+    p2 = latency_percentiles(second[LATENCY].to_numpy()[second["ok"].to_numpy()], scratch=True)[1]
     parts = []
     if abs(r2 - r1) / r1 > TREND_RATE_SHARE:
         parts.append(f"throughput moved {100 * (r2 - r1) / r1:+.0f} %")

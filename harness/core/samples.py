@@ -11,7 +11,7 @@ This module imports numpy only: it runs inside Locust (gevent) and inside the an
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -40,6 +40,42 @@ SAMPLE_DTYPE = np.dtype(
 
 SampleArray = npt.NDArray[np.void]
 READ_CHUNK = 1 << 20  # records read from a file at a time: bounds the reader's extra memory
+# Rows a whole-phase computation (completion times, per-bin counts) takes at a time: its
+# temporaries are a few columns of this many rows, not of the whole run.
+ROW_CHUNK = 1 << 20
+
+
+def row_chunks(n: int, size: int | None = None) -> Iterator[slice]:
+    """``slice``s of ``size`` (default :data:`ROW_CHUNK`) rows covering ``range(n)``."""
+    step = max(1, int(size if size is not None else ROW_CHUNK))
+    for a in range(0, n, step):
+        yield slice(a, min(a + step, n))
+
+
+def bin_counts(
+    values: npt.NDArray[np.float64], edges: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """``np.histogram(values, bins=edges)[0]`` (bins ``[e_i, e_i+1)``, the last one closed; NaN
+    and values outside left out), by one binary search a value instead of a sort of them all."""
+    bins = edges.size - 1
+    if bins < 1:
+        return np.zeros(0, dtype=np.int64)
+    index = np.searchsorted(edges, values, side="right") - 1
+    index[values == edges[-1]] = bins - 1
+    counted = index[(index >= 0) & (index < bins)]
+    out: npt.NDArray[np.int64] = np.bincount(counted, minlength=bins)[:bins]
+    return out
+
+
+def count_below(
+    values: npt.NDArray[np.float64], points: npt.NDArray[np.float64], *, inclusive: bool = False
+) -> npt.NDArray[np.int64]:
+    """For each of the sorted ``points``, how many ``values`` are below it (``inclusive``: at or
+    below): ``np.searchsorted(np.sort(values), points, side)``, without sorting the values."""
+    # the first point each value is below
+    index = np.searchsorted(points, values, side="left" if inclusive else "right")
+    out: npt.NDArray[np.int64] = np.cumsum(np.bincount(index, minlength=points.size + 1))
+    return out[: points.size]
 
 
 class SampleColumns:
@@ -60,16 +96,18 @@ class SampleColumns:
     def __len__(self) -> int:
         return self._len
 
-    def __getitem__(self, key: str | npt.NDArray[Any]) -> Any:
+    def __getitem__(self, key: str | slice | npt.NDArray[Any]) -> Any:
         if isinstance(key, str):
             return self.columns[key]
+        if isinstance(key, slice):
+            return SampleColumns({name: column[key] for name, column in self.columns.items()})
         if key.dtype == np.bool_:
             # Records in start-time order: a time window's rows are one stretch, taken as
             # views rather than copied.
             count = int(key.sum())
             first = int(key.argmax()) if count else 0
             if bool(key[first : first + count].all()):
-                key = slice(first, first + count)  # type: ignore[assignment]  # same rows
+                key = slice(first, first + count)  # same rows
         return SampleColumns({name: column[key] for name, column in self.columns.items()})
 
 
@@ -158,38 +196,53 @@ def read_samples(directory: Path) -> Samples:
     return Samples(records=records, endpoints=list(meta.get("endpoints", [])), meta=meta)
 
 
-def read_columns(
-    directory: Path, fields: Sequence[str]
-) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
-    """``fields`` of every ``samples-*.bin`` in ``directory``, one array each, in the order of
-    :func:`read_samples` (by start time, stable), and ``samples.json``.
+class SortedReader:
+    """The records of a samples directory in the order of :func:`read_samples` (by start
+    time, stable), for a caller that keeps only some columns, or values derived from them.
 
-    Bounded memory: files are read :data:`READ_CHUNK` records at a time straight into the
-    columns (never the whole records array), and the columns are reordered one at a time, only
-    when the start times are not in order already.
+    Bounded memory, never the whole records array: a first pass reads the start times
+    :data:`READ_CHUNK` records at a time and, only when they are out of order, finds each
+    record's row in start-time order (one int32 or int64 a record); :meth:`chunks` then reads
+    the files again in chunks, each with the rows its records go to, for the caller to scatter
+    into its own columns.
     """
-    meta, paths = _sample_files(directory)
-    if "ts" not in fields:
-        raise ValueError("read_columns needs the ts field to order the records")
-    total = sum(path.stat().st_size // SAMPLE_DTYPE.itemsize for path in paths)
-    columns = {name: np.empty(total, dtype=SAMPLE_DTYPE[name]) for name in fields}
-    at = 0
-    for path in paths:
-        count = path.stat().st_size // SAMPLE_DTYPE.itemsize
-        for offset in range(0, count, READ_CHUNK):
-            n = min(READ_CHUNK, count - offset)
-            chunk = np.fromfile(
-                path, dtype=SAMPLE_DTYPE, count=n, offset=offset * SAMPLE_DTYPE.itemsize
-            )
-            for name, column in columns.items():
-                column[at : at + n] = chunk[name]
-            at += n
-    ts = columns["ts"]
-    if ts.size > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
-        order = np.argsort(ts, kind="stable")
-        for name in columns:
-            columns[name] = columns[name][order]
-    return columns, meta
+
+    def __init__(self, directory: Path) -> None:
+        self.meta, self.paths = _sample_files(directory)
+        counts = [path.stat().st_size // SAMPLE_DTYPE.itemsize for path in self.paths]
+        self.count = int(sum(counts))
+        ts = np.empty(self.count, dtype=np.float64)
+        present: set[int] = set()
+        for at, chunk in self._read():
+            ts[at : at + chunk.shape[0]] = chunk["ts"]
+            present.update(np.unique(chunk["endpoint"]).tolist())
+        self.endpoint_codes = sorted(present)  # the endpoint indices that occur
+        self.first_ts = float(ts.min()) if ts.size else None  # the earliest start
+        self.rows: npt.NDArray[np.integer[Any]] | None = None
+        if ts.size > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
+            order = np.argsort(ts, kind="stable")
+            del ts
+            index = np.int32 if self.count < 2**31 else np.int64
+            self.rows = np.empty(self.count, dtype=index)
+            self.rows[order] = np.arange(self.count, dtype=index)
+
+    def _read(self) -> Iterator[tuple[int, SampleArray]]:
+        at = 0
+        for path in self.paths:
+            count = path.stat().st_size // SAMPLE_DTYPE.itemsize
+            for offset in range(0, count, READ_CHUNK):
+                n = min(READ_CHUNK, count - offset)
+                chunk = np.fromfile(
+                    path, dtype=SAMPLE_DTYPE, count=n, offset=offset * SAMPLE_DTYPE.itemsize
+                )
+                yield at, chunk
+                at += n
+
+    def chunks(self) -> Iterator[tuple[SampleArray, slice | npt.NDArray[np.integer[Any]]]]:
+        """Each chunk of records in file order, with the rows (in start-time order) they go to."""
+        for at, chunk in self._read():
+            end = at + chunk.shape[0]
+            yield chunk, slice(at, end) if self.rows is None else self.rows[at:end]
 
 
 def _sample_files(directory: Path) -> tuple[dict[str, Any], list[Path]]:
@@ -213,9 +266,12 @@ def _sample_files(directory: Path) -> tuple[dict[str, Any], list[Path]]:
     return dict(meta), paths
 
 
-def percentile(values: npt.ArrayLike, q: float) -> float:
-    """Exact percentile (numpy's default linear interpolation); NaN when there are no values."""
+def percentile(values: npt.ArrayLike, q: float, *, scratch: bool = False) -> float:
+    """Exact percentile (numpy's default linear interpolation); NaN when there are no values.
+
+    ``scratch``: ``values`` is the caller's own copy, which numpy may reorder in place rather
+    than copy again (the same result: a percentile depends on the values, not their order)."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0:
         return float("nan")
-    return float(np.percentile(arr, q))
+    return float(np.percentile(arr, q, overwrite_input=scratch))

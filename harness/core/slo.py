@@ -30,7 +30,14 @@ from harness.core.checks import (
     Status,
     Verdict,
 )
-from harness.core.samples import SAMPLE_DTYPE, Records, Samples, percentile
+from harness.core.samples import (
+    SAMPLE_DTYPE,
+    Records,
+    SampleColumns,
+    Samples,
+    percentile,
+    row_chunks,
+)
 from harness.core.scenario import Scenario, Thresholds
 
 CPU_LIMIT_PERCENT = 80.0
@@ -47,26 +54,29 @@ def window_mask(
     By actual start, so that an open-model backlog (requests intended during the warm-up but sent
     much later) counts, with its corrected latency, in the window where it was sent.
     """
-    t = records["ts"] - run_start
     mask = np.zeros(records.shape[0], dtype=bool)
-    for begin, end in windows:
-        mask |= (t >= begin) & (t < end)
+    for rows in row_chunks(records.shape[0]):
+        t = records["ts"][rows] - run_start
+        part = mask[rows]
+        for begin, end in windows:
+            part |= (t >= begin) & (t < end)
     return mask
 
 
 def latency_stats(records: Records, column: str = "co_latency_ms") -> dict[str, float]:
     """Exact percentiles of successful requests; counts and error rate over all of them."""
     ok = records["ok"] == 1
-    values = records[column][ok]
+    values = records[column][ok]  # a copy, reordered in place by the percentiles
     total = int(records.shape[0])
     failures = total - int(ok.sum())
+    del ok
     return {
         "requests": float(total),
         "failures": float(failures),
         "error_rate": failures / total if total else float("nan"),
-        "p50_ms": percentile(values, 50),
-        "p95_ms": percentile(values, 95),
-        "p99_ms": percentile(values, 99),
+        "p50_ms": percentile(values, 50, scratch=True),
+        "p95_ms": percentile(values, 95, scratch=True),
+        "p99_ms": percentile(values, 99, scratch=True),
         "max_ms": float(values.max()) if values.size else float("nan"),
     }
 
@@ -152,16 +162,35 @@ def _aggregate(steady: _Steady, late_threshold_ms: float) -> dict[str, float]:
     aggregate["ok_rate"] = (
         aggregate["rate"] * (1.0 - aggregate["error_rate"]) if steady.seconds else 0.0
     )
-    aggregate["service_p95_ms"] = percentile(records["latency_ms"][records["ok"] == 1], 95)
-    lateness_ms = (records["ts"] - records["intended"]) * 1000.0
-    aggregate["late_starts"] = float((lateness_ms > late_threshold_ms).sum())
+    aggregate["service_p95_ms"] = percentile(
+        records["latency_ms"][records["ok"] == 1], 95, scratch=True
+    )
+    aggregate["late_starts"] = float(late_starts(records, late_threshold_ms))
     return aggregate
+
+
+def late_starts(records: Records, late_threshold_ms: float = LATE_THRESHOLD_MS) -> int:
+    """Requests that started more than ``late_threshold_ms`` after their intended start. From
+    the ``intended`` column, or (records that keep only the flag, as the analysis loads them)
+    from ``late``, computed at the default threshold when loaded."""
+    names = records.dtype.names if isinstance(records, np.ndarray) else tuple(records.columns)
+    if "intended" not in (names or ()):
+        if late_threshold_ms != LATE_THRESHOLD_MS:
+            raise ValueError(f"records keep late starts at {LATE_THRESHOLD_MS:g} ms only")
+        return int(np.count_nonzero(records["late"]))
+    count = 0
+    for rows in row_chunks(records.shape[0]):
+        lateness_ms = (records["ts"][rows] - records["intended"][rows]) * 1000.0
+        count += int((lateness_ms > late_threshold_ms).sum())
+    return count
 
 
 def _per_endpoint(steady: _Steady) -> dict[str, dict[str, float]]:
     per_endpoint: dict[str, dict[str, float]] = {}
+    # only the two columns the numbers need, not a copy of every column per endpoint
+    needed = SampleColumns({c: steady.records[c] for c in ("ok", "co_latency_ms")})
     for endpoint, indices in steady.groups.items():
-        part = steady.records[np.isin(steady.endpoints, indices)]
+        part = needed[np.isin(steady.endpoints, indices)]
         stats = latency_stats(part)
         stats["rate"] = steady.rate(part.shape[0])
         stats["ok_rate"] = (
@@ -243,10 +272,10 @@ def _judge_rates(
 ) -> list[dict[str, Any]]:
     """Per steady window: did the generator offer its target rate? (Open model only.)"""
     records = samples.records
-    t = records["ts"] - start  # achieved rate: requests actually started in the window
     window_rates = []
     for (begin, end), target in zip(windows, scenario.window_targets(), strict=True):
-        in_window = (t >= begin) & (t < end)
+        # achieved rate: requests actually started in the window
+        in_window = window_mask(records, [(begin, end)], start)
         achieved = float(in_window.sum()) / (end - begin)
         window_rates.append({"window": [begin, end], "target": target, "achieved": achieved})
         if target is None:
@@ -276,7 +305,7 @@ def _judge_rates(
 
 def _service_overloaded(records: Records, scenario: Scenario) -> bool:
     """Did the service itself (latency from the actual start) break the p95 SLO here?"""
-    service_p95 = percentile(records["latency_ms"][records["ok"] == 1], 95)
+    service_p95 = percentile(records["latency_ms"][records["ok"] == 1], 95, scratch=True)
     limit = scenario.slo.p95_ms
     return limit is not None and math.isfinite(service_p95) and service_p95 > limit
 

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from harness.core.samples import Records
+from harness.core.samples import Records, bin_counts, row_chunks
 
 BIN_S = 5.0
 COLLAPSE_SHARE = 0.5  # a bin under half the window's median bin is a collapse
@@ -60,29 +60,34 @@ class Episode:
 
 
 def _completions(
-    records: Records, run_start: float, *, answered: bool = False
+    records: Records, run_start: float, rows: slice, *, answered: bool = False
 ) -> npt.NDArray[np.float64]:
     """When each successful request (``answered``: each request that got any HTTP answer, not a
-    time-out or a refused connection) finished, in seconds from the run start, sorted."""
-    ok = records["status"] != 0 if answered else records["ok"] == 1
-    done = records["ts"][ok] - run_start + records["latency_ms"][ok] / 1000.0
-    return np.sort(done.astype(np.float64))
+    time-out or a refused connection) of ``rows`` finished, in seconds from the run start."""
+    ok = records["status"][rows] != 0 if answered else records["ok"][rows] == 1
+    done: npt.NDArray[np.float64] = (
+        records["ts"][rows][ok] - run_start + records["latency_ms"][rows][ok] / 1000.0
+    ).astype(np.float64)
+    return done
 
 
 def _bins(
-    done: npt.NDArray[np.float64], begin: float, end: float
+    records: Records, run_start: float, begin: float, end: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Edges and successful req/s of the whole 5-second bins of a window (a partial last bin
-    would read as a collapse)."""
+    would read as a collapse): exact counts, summed over the records a chunk at a time."""
     bins = int((end - begin) // BIN_S)
     edges = begin + BIN_S * np.arange(bins + 1, dtype=np.float64)
     if bins < 1:
         return edges, np.empty(0, dtype=np.float64)
-    return edges, np.histogram(done, bins=edges)[0].astype(np.float64) / BIN_S
+    counts = np.zeros(bins, dtype=np.int64)
+    for rows in row_chunks(len(records)):
+        counts += bin_counts(_completions(records, run_start, rows), edges)
+    return edges, counts.astype(np.float64) / BIN_S
 
 
-def _median_rate(done: npt.NDArray[np.float64], begin: float, end: float) -> float:
-    _edges, rates = _bins(done, begin, end)
+def _median_rate(records: Records, run_start: float, begin: float, end: float) -> float:
+    _edges, rates = _bins(records, run_start, begin, end)
     return float(np.median(rates)) if rates.size else math.nan
 
 
@@ -109,10 +114,9 @@ def floor_share(
     records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> float:
     """The worst 5-second bin as a share of its window's median bin (NaN with too few bins)."""
-    done = _completions(records, run_start)
     shares = []
     for begin, end in windows:
-        _edges, rates = _bins(done, begin, end)
+        _edges, rates = _bins(records, run_start, begin, end)
         median = float(np.median(rates)) if rates.size >= 2 else 0.0
         if median > 0:
             shares.append(float(rates.min()) / median)
@@ -127,19 +131,21 @@ def longest_stall_s(
 
 
 def _in_flight(records: Records, run_start: float, at: float) -> int:
-    start = records["ts"] - run_start
-    end = start + records["latency_ms"] / 1000.0
-    return int(((start <= at) & (end > at)).sum())
+    count = 0
+    for rows in row_chunks(len(records)):
+        start = records["ts"][rows] - run_start
+        end = start + records["latency_ms"][rows] / 1000.0
+        count += int(((start <= at) & (end > at)).sum())
+    return count
 
 
 def collapses(
     records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> list[Episode]:
     """5-second bins of a window under half its median bin; consecutive ones are one episode."""
-    done = _completions(records, run_start)
     found: list[Episode] = []
     for begin, end in windows:
-        edges, rates = _bins(done, begin, end)
+        edges, rates = _bins(records, run_start, begin, end)
         if rates.size < 2:
             continue
         median = float(np.median(rates))
@@ -163,14 +169,13 @@ def stalls(
     records: Records, windows: Sequence[tuple[float, float]], run_start: float
 ) -> list[Episode]:
     """Gaps of ``STALL_S`` or more between answers, inside a window, with requests waiting."""
-    done = _completions(records, run_start)
-    answers = _completions(records, run_start, answered=True)
     found: list[Episode] = []
     for begin, end in windows:
-        inside = answers[(answers >= begin) & (answers < end)]
-        marks = np.concatenate([[begin], inside, [end]])
+        marks = np.concatenate([[begin], _answer_marks(records, run_start, begin, end), [end]])
         gaps = np.diff(marks)
-        before = _median_rate(done, begin, end)
+        if not bool((gaps >= STALL_S).any()):
+            continue
+        before = _median_rate(records, run_start, begin, end)
         for i in np.flatnonzero(gaps >= STALL_S):
             start, stop = float(marks[i]), float(marks[i + 1])
             waiting = _in_flight(records, run_start, start + 1e-6)
@@ -178,6 +183,27 @@ def stalls(
                 continue  # nothing was asked: an idle generator, not a stalled service
             found.append(Episode("stall", start, stop, before, 0.0, waiting))
     return found
+
+
+def _answer_marks(
+    records: Records, run_start: float, begin: float, end: float
+) -> npt.NDArray[np.float64]:
+    """The answers inside ``[begin, end)`` that can bound a gap of ``STALL_S`` or more: the first
+    and last of each 1-s bin that has any, in time order. A gap inside a bin is under 1 s, so the
+    gaps of ``STALL_S`` or more between these are exactly those between all the answers; kept a
+    chunk of records at a time, per bin, not as every answer."""
+    bins = max(1, math.ceil(end - begin))
+    first = np.full(bins, np.inf)
+    last = np.full(bins, -np.inf)
+    for rows in row_chunks(len(records)):
+        done = _completions(records, run_start, rows, answered=True)
+        inside = done[(done >= begin) & (done < end)]
+        index = np.minimum(np.floor(inside - begin).astype(np.int64), bins - 1)
+        np.minimum.at(first, index, inside)
+        np.maximum.at(last, index, inside)
+    some = np.isfinite(first)
+    marks: npt.NDArray[np.float64] = np.column_stack([first[some], last[some]]).ravel()
+    return marks
 
 
 def episodes(
