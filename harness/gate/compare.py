@@ -44,6 +44,7 @@ class Delta:
     low_pct: float  # 95 % block-bootstrap interval of the block means' change (NaN: too few)
     high_pct: float
     better: bool | None  # None: the interval holds zero (or is unknown)
+    both_zero: bool = False  # zero in both runs (no errors on either side): nothing to estimate
 
 
 @dataclass
@@ -85,7 +86,7 @@ def delta(metric: str, first: RunPhase, other: RunPhase, *, seed: int = 0) -> De
     if math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0):
         up = low > 0
         better = up if METRICS[metric][2] else not up
-    return Delta(change, low, high, better)
+    return Delta(change, low, high, better, both_zero=finite and before == after == 0)
 
 
 def compare(runs: Sequence[Sequence[tuple[PhaseData, PhaseSummary]]]) -> list[PhaseComparison]:
@@ -125,6 +126,8 @@ def _value(metric: str, value: float) -> str:
 def _delta(d: Delta) -> str:
     if not math.isfinite(d.change_pct):
         return "—"
+    if d.both_zero:
+        return "none in either"
     text = f"{d.change_pct:+.1f} %"
     if math.isfinite(d.low_pct):
         text += f" [{d.low_pct:+.1f}, {d.high_pct:+.1f}]"

@@ -46,6 +46,8 @@ def test_three_runs_each_against_the_first_with_intervals(
     assert 35 < delta_c["change_pct"] < 65
     assert delta_c["low_pct"] > 0
     assert delta_c["better"] is False
+    errors = next(line for line in text.splitlines() if line.startswith("| errors % |"))
+    assert errors.count("none in either") == 2  # no failures in any run: nothing to estimate
     delta_b = data["phases"][0]["deltas"][0]["p95_ms"]
     assert delta_b["low_pct"] < 0 < delta_b["high_pct"]
     assert delta_b["better"] is None
