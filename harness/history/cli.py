@@ -20,7 +20,7 @@ from harness.history.store import (
     records_of_run,
 )
 
-DEFAULT_TREND_METRICS = ("ok_rps", "p95_ms", "error_pct")
+DEFAULT_TREND_METRICS = ("ok_rps", "p50_ms", "p95_ms", "error_pct")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 TrendSeries = tuple[str, Sequence[float | None], Sequence[int]]  # label, values, change points
 
@@ -24,6 +25,7 @@ def draw_trend(ax: Axes, label: str, values: Sequence[float | None], points: Seq
                    label="change point" if i == 0 else None)  # fmt: skip
     ax.set_title(label, fontsize=10)
     ax.set_xlabel("run (in the order added)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # runs are whole numbers
     if points:
         ax.legend(loc="best", fontsize=8)
 
