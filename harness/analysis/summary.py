@@ -125,9 +125,11 @@ class PhaseSummary:
 
     @property
     def database_bound(self) -> bool:
-        """The database near a full core while each API replica is less busy."""
+        """The database near a full core while each API replica is less busy, each as a share
+        of what it may use: the database one core, a replica its CPU cap (one core without)."""
         db, per_replica = self.cpu["db"], self.cpu["api"] / max(self.replicas, 1)
-        return db >= DB_BOUND_CPU and per_replica < db
+        cap = self.cpus_per_replica or 1.0
+        return db >= DB_BOUND_CPU and per_replica / cap < db
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

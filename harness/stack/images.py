@@ -134,7 +134,18 @@ def build_all(
     finally:
         shutil.rmtree(context, ignore_errors=True)
     _run(["docker", "tag", _app_tag(key), APP])
+    _prune_apps(keep=_app_tag(key))
     return [*steps, Step(APP, key, True, time.monotonic() - began)]
+
+
+def _prune_apps(keep: str) -> None:
+    """Remove the app images of earlier inputs: each is a full copy under vfs (~400 MB), and a CI
+    machine that builds on every change would fill its disk. One still in use stays."""
+    name = APP.split(":")[0]
+    listed = _run(["docker", "images", name, "--format", "{{.Repository}}:{{.Tag}}"])
+    for image in listed.stdout.split():
+        if image not in (keep, APP):
+            subprocess.run(["docker", "rmi", image], capture_output=True, check=False)
 
 
 def _base(work_dir: Path, mirror: str, force: bool, say: Any) -> Step:

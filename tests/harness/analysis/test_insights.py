@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -181,3 +182,16 @@ def test_a_clean_runs_summary_json_lists_no_insight(tmp_path: Path, rule: str) -
 
     assert all(i["rule"] != rule for p in doc["phases"] for i in p["insights"])
     assert json.dumps(doc)
+
+
+def test_a_replica_is_judged_busy_against_its_cpu_cap(tmp_path: Path) -> None:
+    # Measured on `scaling` r3 (3 replicas capped at 0.4 core): db 71 % of its core, each replica
+    # 31 % of a core, which is 78 % of its cap: the replicas are the busier, not the database.
+    run = make_run(tmp_path, [PhaseSpec(**STEADY)])  # type: ignore[arg-type]
+    summary = summarise_phase(load_run(run)[0])
+    db_and_api = {**summary.cpu, "db": 71.0, "api": 3 * 31.0}
+    uncapped = dataclasses.replace(summary, replicas=3, cpu=db_and_api)
+    capped = dataclasses.replace(uncapped, cpus_per_replica=0.4)
+
+    assert uncapped.database_bound
+    assert not capped.database_bound
