@@ -27,6 +27,7 @@ bench: $(STAMP)  ## side-by-side measurements written up in BENCHMARKS.md
 	$(BIN)/python benchmarks/api_costs.py
 	$(BIN)/python benchmarks/generator_cost.py --rate 1000 --seconds 15 --pairs 2
 	$(BIN)/python benchmarks/target_1k.py
+	$(BIN)/python benchmarks/analysis_scale.py --hours 1 --hours 24
 
 up: $(STAMP)
 	$(BIN)/capacity up
