@@ -64,8 +64,9 @@ def evaluate_slo(phase: PhaseData) -> tuple[SloStatus, list[Check], list[str]]:
         return "n/a", [], []
     # phase.samples holds times from the run start (harness.analysis.load): judged with
     # run_start 0; the generators' own CPU timelines are in unix time.
+    windows = _scenario_windows(phase)
     cpu = generator_cpu(phase) or slo.generator_cpu_from_meta(
-        phase.samples.meta, phase.scenario.steady_windows(), phase.run_start
+        phase.samples.meta, windows or phase.scenario.steady_windows(), phase.run_start
     )
     verdict = slo.evaluate(
         phase.samples,
@@ -73,7 +74,7 @@ def evaluate_slo(phase: PhaseData) -> tuple[SloStatus, list[Check], list[str]]:
         cpu,
         run_start=0.0,
         replicas=phase.replicas,
-        windows=_scenario_windows(phase),
+        windows=windows,
     )
     return verdict.status, verdict.checks, (verdict.reasons if verdict.status == "INVALID" else [])
 

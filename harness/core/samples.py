@@ -209,8 +209,10 @@ class SortedReader:
 
     def __init__(self, directory: Path) -> None:
         self.meta, self.paths = _sample_files(directory)
-        counts = [path.stat().st_size // SAMPLE_DTYPE.itemsize for path in self.paths]
-        self.count = int(sum(counts))
+        # Counted once: a file of a phase still being written may grow between the two passes,
+        # and both must read the same records.
+        self.counts = [path.stat().st_size // SAMPLE_DTYPE.itemsize for path in self.paths]
+        self.count = int(sum(self.counts))
         ts = np.empty(self.count, dtype=np.float64)
         present: set[int] = set()
         for at, chunk in self._read():
@@ -228,8 +230,7 @@ class SortedReader:
 
     def _read(self) -> Iterator[tuple[int, SampleArray]]:
         at = 0
-        for path in self.paths:
-            count = path.stat().st_size // SAMPLE_DTYPE.itemsize
+        for path, count in zip(self.paths, self.counts, strict=True):
             for offset in range(0, count, READ_CHUNK):
                 n = min(READ_CHUNK, count - offset)
                 chunk = np.fromfile(

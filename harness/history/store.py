@@ -97,10 +97,11 @@ def load_history(path: Path) -> list[Record]:
 
 
 def append_records(path: Path, records: Sequence[Record]) -> list[Record]:
-    """Append the records whose run and phase are not in the history yet; returns those."""
+    """Append the records whose run, start and phase are not in the history yet; returns those.
+    The start is part of the key: CI writes every run to the same directory name."""
     existing = load_history(path) if path.is_file() else []
-    seen = {(r.run, r.phase) for r in existing}
-    new = [r for r in records if (r.run, r.phase) not in seen]
+    seen = {(r.run, r.started, r.phase) for r in existing}
+    new = [r for r in records if (r.run, r.started, r.phase) not in seen]
     lines = [json.dumps({"schema": HISTORY_SCHEMA, **asdict(r)}) for r in [*existing, *new]]
     write_atomic(path, "".join(f"{line}\n" for line in lines))
     return new

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psutil
 
@@ -112,9 +112,16 @@ def database_name(run: str, phase: str) -> str:
 
 
 def with_database(uri: str, database: str) -> str:
-    """``uri`` with its database path replaced (its options kept)."""
+    """``uri`` with its database path replaced (its options kept). With credentials and no
+    ``authSource``, the path was also the database they authenticate against (``admin`` when
+    none): it is kept as ``authSource``, so the new path does not break the login."""
     parts = urlsplit(uri)
-    return urlunsplit(parts._replace(path=f"/{database}"))
+    query = parts.query
+    options = {k.lower() for k, _ in parse_qsl(query)}
+    if "@" in parts.netloc and "authsource" not in options:
+        source = parts.path.lstrip("/") or "admin"
+        query = "&".join(q for q in (query, f"authSource={source}") if q)
+    return urlunsplit(parts._replace(path=f"/{database}", query=query))
 
 
 @dataclass

@@ -29,6 +29,14 @@ class CpuLimiter:
         self._groups: dict[str, Path] = {}
 
     def add(self, name: str, pid: int) -> None:
+        try:
+            self._add(name, pid)
+        except OSError as exc:  # EBUSY, EINVAL on a nested v1 hierarchy, a pid already gone
+            raise ComponentError(
+                "cgroups", f"cannot cap {name}'s CPU: {exc.filename or ''} ({exc.strerror})"
+            ) from exc
+
+    def _add(self, name: str, pid: int) -> None:
         group = self._groups.get(name)
         if group is None:
             group = self.parent / f"primo-{os.getpid()}-{name}"

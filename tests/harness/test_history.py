@@ -3,6 +3,7 @@ the change point at the run of the step."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,22 @@ def test_a_corrupt_history_is_bad_input_naming_the_line(
 
     assert main(["trend", "--history", str(history)]) == 2
     assert f"{history}:1: not a history record" in capsys.readouterr().err
+
+
+def test_two_runs_in_the_same_directory_are_two_records(tmp_path: Path) -> None:
+    # CI writes every run to reports/ci: the run's start, not its directory, tells them apart.
+    history = tmp_path / "history.jsonl"
+    for seed in (1, 2):
+        run = make_run(tmp_path / str(seed), [PhaseSpec(seed=seed)], name="ci")
+        manifest = run / "r1-cache-on" / "manifest.json"
+        data = json.loads(manifest.read_text())
+        data["started"] = f"2027-01-15T08:0{seed}:00Z"
+        manifest.write_text(json.dumps(data))
+        assert main(["report", str(run)]) == 0
+        assert main(["history", "add", str(run), "--history", str(history)]) == 0
+        assert main(["history", "add", str(run), "--history", str(history)]) == 0  # idempotent
+
+    assert [r.started for r in load_history(history)] == [
+        "2027-01-15T08:01:00Z",
+        "2027-01-15T08:02:00Z",
+    ]

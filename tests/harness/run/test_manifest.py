@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from harness.run.audit import AuditOutcome
 from harness.run.faults import FaultRecord
 from harness.run.manifest import (
@@ -21,6 +23,7 @@ from harness.run.manifest import (
     host_info,
     package_versions,
     redacted,
+    with_database,
 )
 
 FIRST_KEYS = [
@@ -224,7 +227,7 @@ def test_external_services_are_recorded_with_a_fresh_database_per_phase_and_no_p
 
     assert written["mongodb"] == (
         "mongodb://<redacted>@db.example:27017/primo_20261202T110000Z_smoke_r1-cache-on"
-        "?replicaSet=rs0"
+        "?replicaSet=rs0&authSource=primo"  # the credentials still log in where they did
     )
     assert written["redis"] == "redis://r:6379/0"
     assert "hunter2" not in str(record.to_dict())
@@ -247,3 +250,25 @@ def test_a_database_name_stays_within_mongodbs_limit_and_alphabet() -> None:
 
     assert len(name) <= 63
     assert all(c.isalnum() or c in "_-" for c in name)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("mongodb://db:27017/primo", "mongodb://db:27017/primo_r_p"),
+        ("mongodb://u:pw@db:27017/admin", "mongodb://u:pw@db:27017/primo_r_p?authSource=admin"),
+        ("mongodb://u:pw@db:27017", "mongodb://u:pw@db:27017/primo_r_p?authSource=admin"),
+        (
+            "mongodb://u:pw@db/app?tls=true",
+            "mongodb://u:pw@db/primo_r_p?tls=true&authSource=app",
+        ),
+        (
+            "mongodb://u:pw@db/app?authSource=admin",
+            "mongodb://u:pw@db/primo_r_p?authSource=admin",
+        ),
+    ],
+)
+def test_a_fresh_database_keeps_the_one_credentials_authenticate_against(
+    uri: str, expected: str
+) -> None:
+    assert with_database(uri, "primo_r_p") == expected
