@@ -12,6 +12,7 @@ by the scenario's ``[mix]``.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,17 @@ def _page_problem(body: Any, status: str | None = None, priority: str | None = N
 # each other's writes: a PATCH answer showing the other's later status is right, and would be
 # counted as an error); generator processes start at different places.
 _ACCOUNTS = itertools.count(random.randrange(1 << 30))
+
+
+def failure_text(body: str | None) -> str:
+    """What a failure is called in Locust's statistics: the API's error code and message, never
+    its request id. Locust keeps one entry per distinct message for the whole run, so a message
+    that carried each answer's unique id grew the master's memory with every failure."""
+    try:
+        error = json.loads(body or "")["error"]
+        return f"{error['code']}: {error['message']}"[:160]
+    except (ValueError, TypeError, KeyError):
+        return (body or "")[:160]
 
 
 class PrimoUser(FastHttpUser):
@@ -120,7 +132,7 @@ class PrimoUser(FastHttpUser):
             if write is not None:
                 write.answer(resp.status_code, resp.json)
             if resp.status_code != expect:
-                text = (resp.text or "")[:160] if resp.status_code else str(resp.error)
+                text = failure_text(resp.text) if resp.status_code else str(resp.error)
                 resp.failure(f"HTTP {resp.status_code} (expected {expect}): {text}")
                 if resp.status_code == 401:
                     self.auth = {}  # log in again before the next step
