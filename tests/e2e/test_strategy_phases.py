@@ -79,6 +79,7 @@ def test_named_phases_run_in_order_with_their_settings_and_the_report_compares_t
     assert first["topology"] | {"env": None} == {
         "replicas": 1, "cache": False, "lb": "shared-socket", "backend": "local",
         "balancer": "shared-socket", "indexes": False, "compression": False, "env": None,
+        "cpus_per_replica": None, "images": {},  # no CPU cap; a local stack runs no images
     }  # fmt: skip
     assert first["topology"]["env"]["COMPRESSION"] == "false"
     assert not SECONDARY & set(first["data"]["indexes"])  # a fresh database without them
