@@ -43,7 +43,11 @@ from harness.core.samples import bin_counts, row_chunks
 BATCH = 5  # observations (seconds) per batch: MSER-5
 MIN_BATCHES = 4  # fewer than 20 s of series: too short to judge
 MIN_TAIL_BATCHES = 3  # the last 15 s are never a cut (MSER's end effect)
-MATERIAL_RATE = 0.10  # a discarded throughput level this far from the kept one is a transient
+# A discarded throughput level this far from the kept one is a transient: the half-vs-half
+# rule's threshold (harness/analysis/stability.py, NOT_STEADY_SHARE). At 10 % the demo's
+# r1-cache-on (447 → 409 req/s after 35 s of a 50-s phase, drift of a growing database) read
+# "no steady state" while the half-vs-half rule, tolerating 25 %, called it stable.
+MATERIAL_RATE = 0.25
 MATERIAL_P95 = 0.30  # ... and for p95 (the half-vs-half trend warning's thresholds)
 MATERIAL_P95_MS = 2.0
 MATERIAL_SE = 3.0  # ... and at least this many standard errors of the kept level

@@ -101,3 +101,14 @@ def test_no_steady_state_makes_the_phase_unstable_and_says_so(tmp_path: Path) ->
     assert any(i.kind == "no_steady_state" for i in summary.instabilities)
     assert not summary.stable
     assert "no steady state" in next(i.message for i in summary.instabilities)
+
+
+def test_a_drift_the_half_rule_tolerates_is_not_called_no_steady_state() -> None:
+    # The demo's r1-cache-on: ~447 req/s for 35 s, then ~405 (a growing embedded database).
+    rng = np.random.default_rng(11)
+    series = np.concatenate([np.full(35, 447.0), np.full(15, 405.0)]) + rng.normal(0, 25, 50)
+
+    cut = mser5(series, np.arange(50.0), "throughput")
+
+    assert cut is not None
+    assert cut.steady
