@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from pydantic import ValidationError
 
+from reference_api.admission import Admission
 from reference_api.drain import Drain, drain_on_sigterm
 from reference_api.errors import install_error_handlers
 from reference_api.logs import configure_logging
@@ -124,5 +125,10 @@ def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics, drain: D
         replica=settings.replica_id,
         max_body=settings.max_body_bytes,
         drain=drain,
+        admission=Admission(
+            settings.admission_max_latency_ms / 1000.0, settings.admission_min_in_flight
+        )
+        if settings.admission_max_latency_ms
+        else None,
         delay_s=settings.inject_delay_ms / 1000.0,
     )

@@ -1,8 +1,9 @@
 """The edge of the app, as one pure ASGI middleware (cheaper than a stack of them): request id,
-body size limit, security headers, ``X-Replica``, ``Connection: close`` while draining and the
-count of requests in flight (reference_api/drain.py), metrics per route template (with what the
-request cost: reference_api/costs.py), one JSON log line per request, and a last-resort 500 in
-the common error shape (never a stack trace)."""
+admission control (reference_api/admission.py), body size limit, security headers,
+``X-Replica``, ``Connection: close`` while draining and the count of requests in flight
+(reference_api/drain.py), metrics per route template (with what the request cost:
+reference_api/costs.py), one JSON log line per request, and a last-resort 500 in the common
+error shape (never a stack trace)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reference_api.admission import Admission
 from reference_api.costs import CURRENT, RequestCosts, on_cpu
 from reference_api.drain import Drain
 from reference_api.errors import BodyTooLarge, error_body
@@ -25,6 +29,8 @@ log = structlog.get_logger("reference_api.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
+# The route label of the requests admission control refused (never routed; one label for all)
+REFUSED_ROUTE = "refused: overloaded"
 _CLOSE = (b"connection", b"close")  # uvicorn closes the connection after such an answer
 _SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
@@ -46,7 +52,14 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _never_refused(path: str) -> bool:
+    """Probes and the scrape: a balancer must still see an overloaded replica alive and ready."""
+    return path.startswith("/health") or path == "/metrics"
+
+
 def _route_template(scope: Scope) -> str:
+    if scope["state"].get("refused"):
+        return REFUSED_ROUTE
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
@@ -63,6 +76,25 @@ def _delayed(app: ASGIApp, delay_s: float) -> ASGIApp:
     return delayed
 
 
+def _admitting(app: ASGIApp, admission: Admission, refuse: Callable[[Send, str], Any]) -> ASGIApp:
+    """Admission control in front of the app: a refused request is answered by ``refuse`` at
+    once (before any token, Redis or database work); an admitted one is counted until done."""
+
+    async def admitting(scope: Scope, receive: Receive, send: Send) -> None:
+        if _never_refused(scope["path"]):
+            await app(scope, receive, send)
+        elif admission.admit():
+            try:
+                await app(scope, receive, send)
+            finally:
+                admission.done()
+        else:
+            scope["state"]["refused"] = True
+            await refuse(send, scope["state"]["request_id"])
+
+    return admitting
+
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -72,9 +104,12 @@ class EdgeMiddleware:
         replica: str,
         max_body: int,
         drain: Drain,
+        admission: Admission | None = None,
         delay_s: float = 0.0,
     ) -> None:
-        self.app = _delayed(app, delay_s) if delay_s else app
+        self.inner = app  # lifespan and websocket scopes go straight to it
+        app = _delayed(app, delay_s) if delay_s else app
+        self.app = _admitting(app, admission, self._overloaded) if admission else app
         self.metrics = metrics
         self.replica = replica.encode("latin-1", "replace")
         self.max_body = max_body
@@ -97,7 +132,7 @@ class EdgeMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.inner(scope, receive, send)
             return
         started = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
@@ -153,23 +188,24 @@ class EdgeMiddleware:
             CURRENT.reset(token)
             self._record(scope, status, started, costs)
 
+    async def _overloaded(self, send: Send, request_id: str) -> None:
+        await self._error(send, 503, request_id)
+
     async def _error(self, send: Send, status: int, request_id: str) -> None:
         code, message = {
             400: ("bad_request", "Malformed Content-Length"),
             413: ("payload_too_large", f"Request body larger than {self.max_body} bytes"),
             500: ("internal_error", "Internal server error"),
+            503: ("overloaded", "This replica is overloaded; try again shortly"),
         }[status]
         body = json.dumps(error_body(status, code, message, request_id)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if status == 503:
+            headers.append((b"retry-after", b"1"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, status: int, started: float, costs: RequestCosts) -> None:

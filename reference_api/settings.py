@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         "sliding-window-counter"
     )
 
+    # Admission control (reference_api/admission.py): refuse a request at once (503 overloaded)
+    # when those admitted would take longer than this to clear at the replica's recent
+    # completion rate; never while fewer than ADMISSION_MIN_IN_FLIGHT are in flight. 0: off.
+    # A quarter of the database deadline: an admitted request keeps room to finish within it.
+    admission_max_latency_ms: int = Field(default=500, ge=0, le=60000)
+    admission_min_in_flight: int = Field(default=16, ge=1, le=100000)
+
     # On SIGTERM, serve this long with readiness 503 and Connection: close before uvicorn's
     # graceful shutdown (reference_api/drain.py); 0: shut down at once (a balancer drained us).
     drain_seconds: float = Field(default=0.0, ge=0, le=120)
