@@ -218,8 +218,10 @@ def plan_capacity(
     replicas_usl, note = _usl_replicas(fit, target_rate, scenario, named=named)
     valid = [s for s in members if s.usable]
     database_bound = any(s.database_bound for s in (valid or members))
+    # Delivered: answered with success, not just sent (a service that sheds load answers the
+    # whole offered rate, most of it with 503s, at its ceiling)
     offered_bound = bool(valid) and all(
-        s.target_rate and s.achieved_rps >= slo.RATE_TOLERANCE * s.target_rate for s in valid
+        s.target_rate and s.ok_rps >= slo.RATE_TOLERANCE * s.target_rate for s in valid
     )
     note = "; ".join(
         part

@@ -31,12 +31,16 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> PhaseSummary:
 
 
 def members(base: PhaseSummary, **fields: Any) -> list[PhaseSummary]:
-    """One valid phase per point, each offered 400 req/s and delivering it (unless ``fields``
-    say otherwise), its database at 20 % of a core."""
+    """One valid phase per point, each offered the point's rate and answering all of it with
+    success (unless ``fields`` say otherwise), its database at 20 % of a core."""
     cpu = {"db": 20.0, "redis": 5.0, "api": 40.0, "nginx": 5.0, "generator": 20.0}
-    values: dict[str, Any] = {"target_rate": 400.0, "achieved_rps": 400.0, "cpu": cpu}
     return [
-        replace(base, phase=f"r{n}", replicas=n, ok_rps=rate, **(values | fields))
+        replace(
+            base,
+            phase=f"r{n}",
+            replicas=n,
+            **({"target_rate": rate, "achieved_rps": rate, "ok_rps": rate, "cpu": cpu} | fields),
+        )
         for n, rate in POINTS
     ]
 
@@ -71,7 +75,19 @@ def test_a_phase_short_of_its_offered_rate_measured_a_ceiling_not_a_lower_bound(
     base: PhaseSummary,
 ) -> None:
     group = members(base)
-    group[-1] = replace(group[-1], achieved_rps=340.0)  # 85 % of the 400 req/s offered
+    group[-1] = replace(group[-1], achieved_rps=289.0, ok_rps=289.0)  # 85 % of the 340 offered
+
+    plan = plan_capacity("cache on", POINTS, group, 1000.0, 1.0, None)
+
+    assert LOWER_BOUND_NOTE not in plan.usl_note
+
+
+def test_a_phase_that_sent_its_offered_rate_but_had_most_refused_measured_a_ceiling(
+    base: PhaseSummary,
+) -> None:
+    group = members(base)
+    # every request of the 340 req/s offered was sent and answered, 70 % with 503 overloaded
+    group[-1] = replace(group[-1], achieved_rps=340.0, ok_rps=102.0)
 
     plan = plan_capacity("cache on", POINTS, group, 1000.0, 1.0, None)
 
