@@ -258,6 +258,9 @@ def plan_capacity(
     return plan
 
 
+PLATEAU_REPLICAS = 1000  # a fitted peak further out than this reads as a plateau
+
+
 def _usl_replicas(
     fit: USLFit | None, target_rate: float, scenario: str, *, named: bool = False
 ) -> tuple[int | None, str]:
@@ -282,7 +285,13 @@ def _usl_replicas(
         )
     replicas = fit.replicas_for(target_rate)
     if replicas is None:
-        where = f"N≈{fit.peak_replicas:.1f}" if math.isfinite(fit.peak_replicas) else "as N grows"
+        # a peak past any real replica count (sigma and kappa near 0) is a plateau: say so
+        # rather than "N≈10879549.1"
+        where = (
+            f"N≈{fit.peak_replicas:.1f}"
+            if math.isfinite(fit.peak_replicas) and fit.peak_replicas <= PLATEAU_REPLICAS
+            else "approached as N grows"
+        )
         return None, (
             f"not reachable: the fitted curve peaks at {fit.peak_rps:.0f} req/s "
             f"({where}), below the target {target_rate:.0f} req/s"

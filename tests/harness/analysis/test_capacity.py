@@ -34,15 +34,11 @@ def members(base: PhaseSummary, **fields: Any) -> list[PhaseSummary]:
     """One valid phase per point, each offered the point's rate and answering all of it with
     success (unless ``fields`` say otherwise), its database at 20 % of a core."""
     cpu = {"db": 20.0, "redis": 5.0, "api": 40.0, "nginx": 5.0, "generator": 20.0}
-    return [
-        replace(
-            base,
-            phase=f"r{n}",
-            replicas=n,
-            **({"target_rate": rate, "achieved_rps": rate, "ok_rps": rate, "cpu": cpu} | fields),
-        )
-        for n, rate in POINTS
-    ]
+    group = []
+    for n, rate in POINTS:
+        values: dict[str, Any] = {"target_rate": rate, "achieved_rps": rate, "ok_rps": rate}
+        group.append(replace(base, phase=f"r{n}", replicas=n, **(values | {"cpu": cpu} | fields)))
+    return group
 
 
 def test_a_group_whose_database_is_its_limit_says_replicas_will_not_help(
@@ -176,3 +172,21 @@ def test_one_step_has_no_knee(tmp_path: Path) -> None:
     (phase,) = load_run(make_run(tmp_path, [PhaseSpec()]))
 
     assert find_knee(phase, summarise_phase(phase)) is None
+
+
+def test_a_fit_whose_peak_lies_past_any_real_replica_count_reads_as_a_plateau(
+    base: PhaseSummary,
+) -> None:
+    # target-1k with admission control (BENCHMARKS.md): sigma and kappa fit near 0, and the
+    # curve's peak came out at N ~ 10.9 million
+    points = [(1, 330.6), (2, 372.7), (3, 417.6)]
+    group = [
+        replace(base, phase=f"r{n}", replicas=n, target_rate=1000.0, achieved_rps=1000.0, ok_rps=r)
+        for n, r in points
+    ]
+
+    plan = plan_capacity("cache on", points, group, 1000.0, 1.0, None)
+
+    assert plan.replicas_usl is None
+    assert "req/s (approached as N grows), below the target 1000 req/s" in plan.usl_note
+    assert "N≈" not in plan.usl_note
