@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,11 @@ from typing import Any
 import uvloop
 
 from reference_api.costs import RequestCosts, RoundTrips, on_cpu
+from reference_api.drain import Drain
+from reference_api.logs import configure_logging
 from reference_api.metrics import Metrics
 from reference_api.middleware import EdgeMiddleware
+from reference_api.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +97,8 @@ def baseline_middleware() -> type[Any]:
 
 
 def middleware(n: int, steps: int, rounds: int) -> None:
-    logging.getLogger("reference_api").setLevel(logging.WARNING)  # as the scenarios run it
+    # the app's logging, at the level the scenarios run it (no line per request)
+    listener = configure_logging(Settings(log_level="warning", replica_id="api-1"))
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         scope["route"] = types.SimpleNamespace(path="/api/tasks/{task_id}")
@@ -110,7 +113,7 @@ def middleware(n: int, steps: int, rounds: int) -> None:
         pass
 
     def driver(edge_class: type[Any]) -> Callable[[], Awaitable[None]]:
-        edge = edge_class(app, metrics=Metrics(), replica="api-1", max_body=65536)
+        edge = edge_class(app, metrics=Metrics(), replica="api-1", max_body=65536, drain=Drain())
 
         async def run() -> None:
             for _ in range(n):
@@ -119,7 +122,12 @@ def middleware(n: int, steps: int, rounds: int) -> None:
 
         return run
 
-    before, after, extra = paired(driver(baseline_middleware()), driver(EdgeMiddleware), n, rounds)
+    try:
+        before, after, extra = paired(
+            driver(baseline_middleware()), driver(EdgeMiddleware), n, rounds
+        )
+    finally:
+        listener.stop()
     print(f"edge middleware, {steps} suspensions: HEAD {before:.2f} µs, with costs "
           f"{after:.2f} µs: {extra:+.2f} µs per request")  # fmt: skip
 

@@ -21,6 +21,22 @@ from harness.core.ledger import LedgerRecord, Op, decode, encode, is_task_id, le
 TASKS = "/api/tasks"
 
 
+REFUSED_STATUS = 503
+REFUSED_CODE = "overloaded"  # reference_api/admission.py: refused before the app saw it
+
+
+def refused(body: Callable[[], Any]) -> bool:
+    """Whether a 503's body says the API's admission control refused the request: a write
+    refused so was never applied (a definite answer, like a 4xx), unlike a 503 from the
+    database's deadline, whose write may or may not have landed."""
+    try:
+        parsed = body()
+    except ValueError:
+        return False
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    return isinstance(error, dict) and error.get("code") == REFUSED_CODE
+
+
 class Attempt:
     """One write on its way: what was sent, and its answer once it arrives."""
 
@@ -32,12 +48,15 @@ class Attempt:
         self.sent = time.time()
         self.answered: float | None = None
         self.status = 0
+        self.refused = False  # the API's admission control refused it: never applied
 
     def answer(self, status: int, body: Callable[[], Any]) -> None:
         """The answer arrived: ``status`` (0 none), and ``body()`` parses it (read for a create's
         id only)."""
         self.answered = time.time()
         self.status = int(status or 0)
+        if self.status == REFUSED_STATUS:
+            self.refused = refused(body)
         if self.op == "create" and self.status == 201:
             try:
                 parsed = body()
@@ -77,7 +96,7 @@ class Ledger:
         self.total = 0  # records drained so far
 
     def add(self, attempt: Attempt) -> None:
-        if noted(attempt.op, attempt.status):
+        if not attempt.refused and noted(attempt.op, attempt.status):
             self._records.append(attempt.record())
 
     def __len__(self) -> int:

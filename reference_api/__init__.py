@@ -12,7 +12,9 @@ Settings (environment; docs/architecture.md) and the few this package adds:
 repository call's database work, so a lost or frozen database is a quick 503),
 ``MONGODB_BREAKER_FAILURES`` (5) and ``MONGODB_BREAKER_COOLDOWN`` (2 s: the database circuit
 breaker), ``REDIS_TIMEOUT`` (0.1 s socket timeouts), ``REDIS_BREAKER_FAILURES`` (3) and
-``REDIS_BREAKER_COOLDOWN`` (2 s), ``MAX_BODY_BYTES`` (65536). The client address used for
+``REDIS_BREAKER_COOLDOWN`` (2 s), ``MAX_BODY_BYTES`` (65536), ``ADMISSION_MAX_LATENCY_MS`` (500;
+0 off) and ``ADMISSION_MIN_IN_FLIGHT`` (16: admission control, reference_api/admission.py).
+The client address used for
 per-IP rate limits is uvicorn's: it trusts ``X-Forwarded-For`` only from
 ``FORWARDED_ALLOW_IPS`` (uvicorn's own setting, default 127.0.0.1, i.e. nginx on the host).
 

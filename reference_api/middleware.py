@@ -52,9 +52,13 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def _never_refused(path: str) -> bool:
-    """Probes and the scrape: a balancer must still see an overloaded replica alive and ready."""
-    return path.startswith("/health") or path == "/metrics"
+_NEVER_REFUSED = frozenset({"/health", "/health/ready", "/metrics"})
+
+
+def _never_refused(scope: Scope) -> bool:
+    """Probes and the scrape (a balancer must still see an overloaded replica alive and ready),
+    and CORS preflights (a refused one reads as a CORS error in the browser, not a 503)."""
+    return scope["path"] in _NEVER_REFUSED or scope["method"] == "OPTIONS"
 
 
 def _route_template(scope: Scope) -> str:
@@ -81,7 +85,7 @@ def _admitting(app: ASGIApp, admission: Admission, refuse: Callable[[Send, str],
     once (before any token, Redis or database work); an admitted one is counted until done."""
 
     async def admitting(scope: Scope, receive: Receive, send: Send) -> None:
-        if _never_refused(scope["path"]):
+        if _never_refused(scope):
             await app(scope, receive, send)
         elif admission.admit():
             try:

@@ -52,7 +52,8 @@ def is_task_id(text: str) -> bool:
 
 def noted(op: Op, status: int) -> bool:
     """Whether the ledger keeps a write answered ``status``: acknowledged, or without a definite
-    answer (none, or a 5xx, whose effect may or may not have landed)."""
+    answer (none, or a 5xx, whose effect may or may not have landed). The journeys also leave out
+    a 503 whose body says ``overloaded`` (loadtests/_ledger.py): refused before the app saw it."""
     return status == ACKNOWLEDGED[op] or status == 0 or status >= 500
 
 

@@ -17,6 +17,6 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body too large",
         422: "Validation error",
         429: "Rate limit exceeded (see Retry-After and RateLimit-* headers)",
-        503: "The database is unavailable",
+        503: "The database is unavailable, or this replica is overloaded (see Retry-After)",
     }
     return {s: {"model": ErrorResponse, "description": text[s]} for s in statuses}

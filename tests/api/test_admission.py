@@ -111,6 +111,7 @@ def test_a_frozen_database_makes_the_api_refuse_at_once_and_admit_again_once_it_
         )
         refused = api.client.get("/api/tasks", headers=headers)
         live = api.client.get("/health")
+        preflight = api.client.options("/api/tasks")
         scraped = counters(api.client)
     finally:
         os.killpg(db.popen.pid, signal.SIGCONT)
@@ -123,6 +124,7 @@ def test_a_frozen_database_makes_the_api_refuse_at_once_and_admit_again_once_it_
     assert error["request_id"] == refused.headers["x-request-id"]
     assert refused.headers["retry-after"] == "1"
     assert live.status_code == 200  # probes are never refused
+    assert preflight.status_code != 503  # nor CORS preflights (no CORS here: a plain 405)
     labels = (("method", "GET"), ("route", "refused: overloaded"), ("status", "503"))
     assert scraped[("http_requests_total", labels)] == 1
     assert answers == [200] * FLOOR  # the admitted ones finished once the database came back

@@ -57,6 +57,28 @@ def test_a_write_the_service_refused_is_not_noted(status: int) -> None:
     assert len(ledger) == 0
 
 
+@pytest.mark.parametrize("op", ["create", "update", "delete"])
+def test_a_write_the_api_refused_as_overloaded_is_not_noted(op: str) -> None:
+    # refused by admission control before the app saw it: a definite "not applied", like a 4xx
+    ledger = Ledger()
+    method, path, payload = {
+        "create": ("POST", "/api/tasks", {"title": "ephemeral r s"}),
+        "update": ("PATCH", f"/api/tasks/{TASK}", {"status": "done"}),
+        "delete": ("DELETE", f"/api/tasks/{TASK}", None),
+    }[op]
+
+    with attempt(ledger, method, path, payload, 1) as write:
+        answered(write, 503, {"error": {"code": "overloaded", "message": "…"}})
+    with attempt(ledger, method, path, payload, 1) as write:  # a 503 of another cause
+        answered(write, 503, {"error": {"code": "database_unavailable"}})
+    with attempt(ledger, method, path, payload, 1) as write:  # unreadable: may have landed
+        write_ = write
+        assert write_ is not None
+        write_.answer(503, lambda: json.loads("<html>"))
+
+    assert [record.status for record in read_back(ledger)] == [503, 503]
+
+
 def test_a_create_answered_5xx_is_noted_with_its_title_and_no_id() -> None:
     ledger = Ledger()
 
