@@ -6,18 +6,17 @@ passes the database deadline (``MONGODB_TIMEOUT_MS``); then it fails *after* it 
 API's CPU (token, rate limit, cache) and often the database's too. The more fail, the less
 work goes to answers that arrive in time, so the goodput falls further: measured on target-1k
 (1,000 req/s offered to ~400 req/s of capacity), 503s rose from 5 % to 20 % and the successful
-throughput from ~480 to ~300 req/s within two minutes.
+throughput fell from ~480 to ~300 req/s within two minutes.
 
-The rule, by Little's law (requests in the service = completion rate x mean time in it): a
-request is refused when it and the requests already admitted, at the rate this replica has
-completed requests over the last second, would take longer than ``ADMISSION_MAX_LATENCY_MS`` to
-clear.
-It needs no knowledge of the capacity (a real MongoDB's is far above the embedded one's, and a
-CPU-capped replica's far below): the completion rate measures it. Below
-``ADMISSION_MIN_IN_FLIGHT`` requests in flight nothing is refused (a cold start, a slow but idle
-service). A refusal is a 503 ``overloaded`` with ``Retry-After: 1``, made before any other work
-(no token, Redis or database), so it costs little; probes (``/health*``) and ``/metrics`` are
-never refused. ``ADMISSION_MAX_LATENCY_MS=0`` turns it off.
+The rule, by Little's law (requests in the service = completion rate x mean time in it): a request
+is refused when it and the requests already admitted, at the rate this replica has completed
+requests over the last second, would take longer than ``ADMISSION_MAX_LATENCY_MS`` to clear. It
+needs no knowledge of the capacity (a real MongoDB's is far above the embedded one's, and a
+CPU-capped replica's far below): the completion rate measures it. Below ``ADMISSION_MIN_IN_FLIGHT``
+requests in flight nothing is refused (a cold start, a slow but idle service). A refusal is a 503
+``overloaded`` with ``Retry-After: 1``, made before any other work (no token, Redis or database), so
+it costs little. Never refused: the probes (``/health``, ``/health/ready``), ``/metrics`` and CORS
+preflights (reference_api/middleware.py). ``ADMISSION_MAX_LATENCY_MS=0`` turns it off.
 
 One event loop per process: no lock.
 """
