@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from _ledger import attempt
+from _ledger import api_error, attempt
 from _runtime import RUN
 from locust import FastHttpUser, between
 
@@ -67,11 +67,10 @@ def failure_text(body: str | None) -> str:
     """What a failure is called in Locust's statistics: the API's error code and message, never
     its request id. Locust keeps one entry per distinct message for the whole run, so a message
     that carried each answer's unique id grew the master's memory with every failure."""
-    try:
-        error = json.loads(body or "")["error"]
-        return f"{error['code']}: {error['message']}"[:160]
-    except (ValueError, TypeError, KeyError):
+    error = api_error(lambda: json.loads(body or ""))
+    if error is None or "code" not in error or "message" not in error:
         return (body or "")[:160]
+    return f"{error['code']}: {error['message']}"[:160]
 
 
 class PrimoUser(FastHttpUser):

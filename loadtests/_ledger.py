@@ -25,16 +25,23 @@ REFUSED_STATUS = 503
 REFUSED_CODE = "overloaded"  # reference_api/admission.py: refused before the app saw it
 
 
-def refused(body: Callable[[], Any]) -> bool:
-    """Whether a 503's body says the API's admission control refused the request: a write
-    refused so was never applied (a definite answer, like a 4xx), unlike a 503 from the
-    database's deadline, whose write may or may not have landed."""
+def api_error(body: Callable[[], Any]) -> dict[str, Any] | None:
+    """The API's common error (``{"error": {"code", "message", ...}}``) from ``body()``, which
+    parses the answer; None when the answer is not one."""
     try:
         parsed = body()
     except ValueError:
-        return False
+        return None
     error = parsed.get("error") if isinstance(parsed, dict) else None
-    return isinstance(error, dict) and error.get("code") == REFUSED_CODE
+    return error if isinstance(error, dict) else None
+
+
+def refused(body: Callable[[], Any]) -> bool:
+    """Whether a 503's body says the API's admission control refused the request: a write
+    refused so was never applied, unlike a 503 from the database's deadline, whose write may or
+    may not have landed."""
+    error = api_error(body)
+    return error is not None and error.get("code") == REFUSED_CODE
 
 
 class Attempt:
@@ -96,7 +103,7 @@ class Ledger:
         self.total = 0  # records drained so far
 
     def add(self, attempt: Attempt) -> None:
-        if not attempt.refused and noted(attempt.op, attempt.status):
+        if noted(attempt.op, attempt.status, refused=attempt.refused):
             self._records.append(attempt.record())
 
     def __len__(self) -> int:

@@ -127,8 +127,6 @@ def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics, drain: D
         drain=drain,
         admission=Admission(
             settings.admission_max_latency_ms / 1000.0, settings.admission_min_in_flight
-        )
-        if settings.admission_max_latency_ms
-        else None,
+        ),
         delay_s=settings.inject_delay_ms / 1000.0,
     )

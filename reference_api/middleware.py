@@ -113,7 +113,9 @@ class EdgeMiddleware:
     ) -> None:
         self.inner = app  # lifespan and websocket scopes go straight to it
         app = _delayed(app, delay_s) if delay_s else app
-        self.app = _admitting(app, admission, self._overloaded) if admission else app
+        if admission is not None and admission.enabled:  # ADMISSION_MAX_LATENCY_MS=0: off
+            app = _admitting(app, admission, self._overloaded)
+        self.app = app
         self.metrics = metrics
         self.replica = replica.encode("latin-1", "replace")
         self.max_body = max_body

@@ -50,10 +50,13 @@ def is_task_id(text: str) -> bool:
     return _HEX_ID.fullmatch(text) is not None
 
 
-def noted(op: Op, status: int) -> bool:
+def noted(op: Op, status: int, *, refused: bool = False) -> bool:
     """Whether the ledger keeps a write answered ``status``: acknowledged, or without a definite
-    answer (none, or a 5xx, whose effect may or may not have landed). The journeys also leave out
-    a 503 whose body says ``overloaded`` (loadtests/_ledger.py): refused before the app saw it."""
+    answer (none, or a 5xx, whose effect may or may not have landed). ``refused``: the API's
+    admission control refused it before the app saw it (503 ``overloaded``): never applied, a
+    definite answer like a 4xx."""
+    if refused:
+        return False
     return status == ACKNOWLEDGED[op] or status == 0 or status >= 500
 
 

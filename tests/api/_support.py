@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -122,6 +123,21 @@ def start_api(work_dir: Path, env: Mapping[str, str], timeout: float = 30.0) -> 
         proc.stop()
         raise
     return Api(proc, base_url)
+
+
+def getter(url: str, headers: Mapping[str, str], answers: list[int | str]) -> threading.Thread:
+    """A thread (not started) that GETs ``url`` and appends its status, or its error, to
+    ``answers``: a request to hold in flight while the test does something else."""
+
+    def get() -> None:
+        try:
+            answer = httpx.get(url, headers=dict(headers), timeout=30)
+        except httpx.HTTPError as exc:
+            answers.append(repr(exc))
+        else:
+            answers.append(answer.status_code)
+
+    return threading.Thread(target=get)
 
 
 ApiFactory = Callable[..., Api]

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
-import httpx
 import pytest
 
 from harness.stack.processes import ManagedProcess
 from reference_api.admission import Admission
 from tests._wait import wait_until
 
-from ._support import ApiFactory, counters
+from ._support import ApiFactory, counters, getter
 
 
 class Clock:
@@ -92,16 +90,8 @@ def test_a_frozen_database_makes_the_api_refuse_at_once_and_admit_again_once_it_
     assert db.popen is not None
     answers: list[int | str] = []
 
-    def held() -> None:
-        try:
-            answer = httpx.get(f"{api.base_url}/api/tasks", headers=headers, timeout=30)
-        except httpx.HTTPError as exc:
-            answers.append(repr(exc))
-        else:
-            answers.append(answer.status_code)
-
     os.killpg(db.popen.pid, signal.SIGSTOP)
-    workers = [threading.Thread(target=held) for _ in range(FLOOR)]
+    workers = [getter(f"{api.base_url}/api/tasks", headers, answers) for _ in range(FLOOR)]
     try:
         for worker in workers:
             worker.start()

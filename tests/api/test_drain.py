@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
 import httpx
 
 from harness.stack.processes import ManagedProcess, port_is_open, stop_group
 from tests._wait import wait_until
 
-from ._support import ApiFactory, counters
+from ._support import ApiFactory, counters, getter
 
 DRAIN_SECONDS = "3"
 
@@ -40,16 +39,8 @@ def test_sigterm_drains_then_lets_the_request_in_flight_finish_and_exits(
     port = int(api.base_url.rsplit(":", 1)[1])
     answers: list[int | str] = []  # the status, or the error
 
-    def in_flight() -> None:
-        try:
-            answer = httpx.get(f"{api.base_url}/api/tasks", headers=headers, timeout=30)
-        except httpx.HTTPError as exc:
-            answers.append(repr(exc))
-        else:
-            answers.append(answer.status_code)
-
     stop_group(db.popen.pid)  # the request below waits for its database: it stays in flight
-    worker = threading.Thread(target=in_flight)
+    worker = getter(f"{api.base_url}/api/tasks", headers, answers)
     worker.start()
     try:
         os.kill(api.process.popen.pid, signal.SIGTERM)
