@@ -3,7 +3,8 @@
 Start it as the stack does::
 
     python -m uvicorn --factory reference_api.main:create_app --host H --port P \
-        --loop uvloop --http httptools --timeout-keep-alive 75 --no-access-log
+        --loop uvloop --http reference_api.wire:CoalescingHttpProtocol \
+        --timeout-keep-alive 75 --no-access-log
 
 or ``python -m reference_api`` (same, on ``PORT``, without the ``Server`` header).
 

@@ -15,7 +15,7 @@ def main() -> None:
         host="0.0.0.0",  # noqa: S104 - a container's service listens on every interface
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http="reference_api.wire:CoalescingHttpProtocol",
         timeout_keep_alive=75,
         access_log=False,
         server_header=False,

@@ -46,6 +46,11 @@ def redact(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# uvicorn's httptools protocol, sending each answer's header and body in one write: a replica
+# killed mid-answer then never leaves nginx a header it cannot retry (reference_api/wire.py).
+HTTP_PROTOCOL = "reference_api.wire:CoalescingHttpProtocol"
+
+
 def api_argv(
     app: str = "reference_api.main:create_app", *, port: int | None = None, fd: int | None = None
 ) -> list[str]:
@@ -57,7 +62,7 @@ def api_argv(
     where = ["--fd", str(fd)] if fd is not None else ["--host", HOST, "--port", str(port)]
     return [
         sys.executable, "-m", "uvicorn", "--factory", app, *where,
-        "--loop", "uvloop", "--http", "httptools", "--timeout-keep-alive", "75",
+        "--loop", "uvloop", "--http", HTTP_PROTOCOL, "--timeout-keep-alive", "75",
         "--timeout-graceful-shutdown", "10", "--no-access-log", "--no-server-header",
     ]  # fmt: skip
 
