@@ -7,9 +7,11 @@ each on its own SecantusDB and Redis, measured in alternating rounds.
 A variant is ``NAME=REV[,SETTING=VALUE...]``: ``reference_api/`` of git revision REV (``.`` is
 the working tree as it is) exported into a directory of its own, run by one uvicorn with the
 stack's command line from there (``PYTHONPATH`` and the working directory are that tree; the
-script checks that the process imports it), with SETTING=VALUE added to its environment. Every
-variant gets its own SecantusDB (through the stack's launcher) and Redis, seeded alike
-(``--users`` x ``--tasks`` with the harness's seeder, same RNG seed), and its own logins.
+script checks that the process imports it), with SETTING=VALUE added to its environment
+(``UVICORN_HTTP=httptools`` replaces the stack's ``--http`` instead: uvicorn's own protocol,
+which writes header and body apart). Every variant gets its own SecantusDB (through the stack's
+launcher) and Redis, seeded alike (``--users`` x ``--tasks`` with the harness's seeder, same RNG
+seed), and its own logins.
 
 Each round measures every kind of request below on every variant, one after the other (the
 order of the variants flips every round, so drift and noise hit all alike). A measurement reads
@@ -210,8 +212,11 @@ def start(spec: Spec, work: Path, users: int, tasks: int) -> Variant:
         env = api_env(tree, mongodb_uri, redis_url, spec.env)
         check_source(tree, env)
         port = free_port()
+        argv = api_argv(port=port)
+        if "UVICORN_HTTP" in spec.env:  # uvicorn's --http: its env var loses to the argument
+            argv[argv.index("--http") + 1] = spec.env["UVICORN_HTTP"]
         procs["api"] = ManagedProcess(
-            f"api-{spec.name}", api_argv(port=port), work / "api.log", env=env, cwd=tree
+            f"api-{spec.name}", argv, work / "api.log", env=env, cwd=tree
         ).start()
         url = f"http://127.0.0.1:{port}"
         procs["api"].wait_ready(lambda: httpx.get(url + "/health").status_code == 200, timeout=60)
