@@ -1,5 +1,6 @@
 """Phase over phase: each of a run's named phases (the strategy's cumulative steps) against the
-one before it — what the step changed, and what it bought in throughput, p95 and CPU.
+one before it — what the step changed, and what it bought in throughput, p95 and CPU per
+successful request.
 
 Pure: loaded phases and their summaries in, frozen records out. Only a run planned from a
 scenario's ``[[phases]]`` (``"plan": "phases"`` in its manifests) has steps; a replicas × cache
@@ -72,7 +73,9 @@ class PhaseStep:
     changes: tuple[Change, ...]
     ok_rps: tuple[float, float]  # successful req/s, before and after
     p95_ms: tuple[float, float]
-    cpu_ms_per_request: tuple[float, float]  # the service components' CPU per request
+    # the service components' CPU per SUCCESSFUL request: a phase that refuses most of what it
+    # is sent (admission control, 503s in microseconds) must not look cheap per request
+    cpu_ms_per_ok_request: tuple[float, float]
     throughput_x: float  # after / before; NaN when not comparable
     p95_x: float
     cpu_x: float
@@ -157,14 +160,19 @@ def step(before: Setup, after: Setup, was: PhaseSummary, now: PhaseSummary) -> P
         changes=changes(before, after),
         ok_rps=(was.ok_rps, now.ok_rps),
         p95_ms=(was.p95_ms, now.p95_ms),
-        cpu_ms_per_request=(was.cpu_ms_per_request, now.cpu_ms_per_request),
+        cpu_ms_per_ok_request=(ok_cost(was), ok_cost(now)),
         throughput_x=throughput_x,
         p95_x=p95_x,
-        cpu_x=ratio(now.cpu_ms_per_request, was.cpu_ms_per_request),
+        cpu_x=ratio(ok_cost(now), ok_cost(was)),
         throughput=movement(throughput_x, SAME_THROUGHPUT),
         p95=movement(p95_x, SAME_P95),
         left_out=tuple(x for s in (was, now) if (x := left_out(s)) is not None),
     )
+
+
+def ok_cost(s: PhaseSummary) -> float:
+    """The service components' CPU ms per successful request (db, redis, api, nginx)."""
+    return 1000.0 * s.service_cores / s.ok_rps if s.ok_rps > 0 else math.nan
 
 
 def ratio(after: float, before: float) -> float:
@@ -199,7 +207,7 @@ def step_record(s: PhaseStep) -> dict[str, Any]:
         "changes": [{"lever": c.lever, "value": c.value, "key": c.key} for c in s.changes],
         "ok_rps": list(s.ok_rps),
         "p95_ms": list(s.p95_ms),
-        "cpu_ms_per_request": list(s.cpu_ms_per_request),
+        "cpu_ms_per_ok_request": list(s.cpu_ms_per_ok_request),
         "throughput_x": s.throughput_x,
         "p95_x": s.p95_x,
         "cpu_x": s.cpu_x,

@@ -137,7 +137,8 @@ def _steps_section(a: Analysis, steps: list[PhaseStep]) -> Section:
     how_to_read = (
         "Each of the scenario's [[phases]] against the one before it, on the same load: what "
         "the step changed, successful req/s, p95 over successful requests, and the service "
-        "components' CPU (db, redis, api, nginx) per request, all from the steady window; × is "
+        "components' CPU (db, redis, api, nginx) per successful request (a phase that refuses "
+        "what it cannot serve must not look cheap), all from the steady window; × is "
         "after over before. A phase that is unstable or INVALID is compared, but its numbers "
         "are not a capacity: the step is flagged and the phase left out of the answer."
     )

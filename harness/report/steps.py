@@ -11,7 +11,7 @@ from harness.report.tables import Table, fmt
 
 STEP_HEADERS = [
     "step", "what changed", "ok req/s", "throughput ×", "p95 ms", "p95 ×",
-    "service CPU ms/req", "CPU ×", "note",
+    "service CPU ms per ok req", "CPU ×", "note",
 ]  # fmt: skip
 LEFT_OUT = "not a capacity: left out"
 
@@ -69,7 +69,7 @@ def _flaws(step: PhaseStep) -> str:
 
 def step_sentence(step: PhaseStep) -> str:
     """``phase-2 (indexes, Redis cache, gzip) bought ×2.4 throughput at the same p95 (p95
-    ×1.02); service CPU per request ×0.56.``"""
+    ×1.02); service CPU per successful request ×0.56.``"""
     text = f"{step.after} ({changes_text(step.changes)})"
     if step.throughput == "unknown":
         text += f" cannot be compared with {step.before}: one of them has no successful requests"
@@ -84,7 +84,7 @@ def step_sentence(step: PhaseStep) -> str:
         elif step.p95 != "unknown":
             text += f" at a p95 {times(step.p95_x)}"
     if math.isfinite(step.cpu_x):
-        text += f"; service CPU per request {times(step.cpu_x)}"
+        text += f"; service CPU per successful request {times(step.cpu_x)}"
     text += "."
     if step.left_out:
         text += f" Not a capacity, left out of the answer: {_flaws(step)}."
@@ -103,7 +103,7 @@ def step_table(steps: Sequence[PhaseStep], *, with_run: bool = False) -> Table:
                 times(s.throughput_x),
                 _pair(s.p95_ms, 1),
                 times(s.p95_x),
-                _pair(s.cpu_ms_per_request, 2),
+                _pair(s.cpu_ms_per_ok_request, 2),
                 times(s.cpu_x),
                 f"{LEFT_OUT} ({_flaws(s)})" if s.left_out else "",
             ]

@@ -91,7 +91,7 @@ def test_a_step_gives_throughput_p95_and_cpu_per_request_before_after_and_as_rat
     assert first.throughput_x == pytest.approx(2.4, rel=0.02)
     assert first.p95_x == pytest.approx(1.02, abs=0.06)
     assert (first.throughput, first.p95) == ("up", "same")
-    assert first.cpu_ms_per_request == pytest.approx((10.0, 5.5), rel=0.02)
+    assert first.cpu_ms_per_ok_request == pytest.approx((10.0, 5.5), rel=0.02)
     assert first.cpu_x == pytest.approx(0.55, rel=0.03)
     assert second.p95_x == pytest.approx(0.4, rel=0.08)
     assert (second.throughput, second.p95) == ("up", "down")
@@ -150,3 +150,23 @@ def test_changed_settings_are_named_but_not_those_a_lever_stands_for() -> None:
 )
 def test_a_ratio_near_one_is_the_same(x: float, expected: str) -> None:
     assert movement(x, 0.05) == expected
+
+
+def test_cpu_is_per_successful_request_so_a_phase_refusing_its_load_does_not_look_cheap(
+    tmp_path: Path,
+) -> None:
+    # phase 1 is sent 200 req/s and refuses 90 % of them at once (503): 100 % of a core of
+    # service CPU is 5 ms per request sent, but 50 ms per request served
+    phases = [
+        named("phase-1", 200.0, 40.0, {"db": 80.0, "api-1": 20.0, "generator": 20.0},
+              cache=False, settings=PHASE_1, error_rate=0.9, error_status=503),
+        named("phase-2", 200.0, 20.0, {"db": 60.0, "api-1": 40.0, "generator": 30.0}),
+    ]  # fmt: skip
+    run = make_run(tmp_path, phases, scenario="steps")
+    phases_data = load_run(run)
+    summaries = [summarise_phase(p) for p in phases_data]
+    (only,) = phase_steps(phases_data, summaries)
+
+    assert summaries[0].cpu_ms_per_request == pytest.approx(5.0, rel=0.05)  # over all sent
+    assert only.cpu_ms_per_ok_request == pytest.approx((50.0, 5.0), rel=0.1)
+    assert only.cpu_x == pytest.approx(0.1, rel=0.1)

@@ -23,7 +23,7 @@ def step(**fields: Any) -> PhaseStep:
         "changes": (Change("indexes", True), Change("cache", True), Change("compression", True)),
         "ok_rps": (190.0, 456.0),
         "p95_ms": (180.0, 183.6),
-        "cpu_ms_per_request": (2.5, 1.4),
+        "cpu_ms_per_ok_request": (2.5, 1.4),
         "throughput_x": 2.4,
         "p95_x": 1.02,
         "cpu_x": 0.56,
@@ -37,7 +37,7 @@ def step(**fields: Any) -> PhaseStep:
 def test_a_step_that_bought_throughput_at_the_same_p95_says_so() -> None:
     assert step_sentence(step()) == (
         "phase-2 (indexes, Redis cache, gzip) bought ×2.4 throughput at the same p95 "
-        "(p95 ×1.02); service CPU per request ×0.56."
+        "(p95 ×1.02); service CPU per successful request ×0.56."
     )
 
 
@@ -55,7 +55,7 @@ def test_a_step_that_moved_the_p95_gives_its_ratio() -> None:
 
     assert sentence == (
         "phase-3 (nginx, 2 replicas) bought ×1.3 throughput at a p95 ×0.40; service CPU per "
-        "request ×0.56."
+        "successful request ×0.56."
     )
 
 
