@@ -15,10 +15,10 @@ import pytest
 from harness.stack.local import HTTP_PROTOCOL
 from harness.stack.processes import ManagedProcess, free_port, port_is_open
 from reference_api.wire import FLUSH_AT, CoalescingTransport
+from tests._wait import HANG_S  # socket time-outs: only a hang reaches them
 from tests.api._wire_app import BIG
 
 ROOT = Path(__file__).resolve().parents[2]
-HANG_S = 30.0  # socket time-outs: only a hang reaches them
 
 
 class Recorder:
